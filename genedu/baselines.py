@@ -1,0 +1,151 @@
+r"""The simplest generative models of binary images: chapter 1's baselines.
+
+* `IndependentBernoulli`: every pixel is its own coin,
+  $p(x) = \prod_d \mu_d^{x_d} (1 - \mu_d)^{1 - x_d}$. Its maximum-likelihood fit is
+  the mean image; its samples are speckled noise, because pixels ignore each other.
+* `BernoulliMixture`: $K$ such models and a categorical choice between them,
+  $p(x) = \sum_k \pi_k \prod_d \mu_{kd}^{x_d} (1 - \mu_{kd})^{1 - x_d}$. The hidden
+  choice $k$ is a first latent variable; it is fitted by EM (Dempster, Laird & Rubin
+  1977; Bishop 2006, section 9.3.3) or by gradient descent through `loss`.
+
+Both follow the genedu contract: a frozen config, `loss(batch)`, `log_prob(x)` in nats
+per example, and `sample(n, generator=)`. Inputs are float tensors of 0s and 1s,
+shaped like the data (N×C×H×W).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def check_binary(x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
+    """Raise ValueError unless `x` is a float N×`shape` tensor of 0s and 1s."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise ValueError(f"{what}: expected a float tensor of 0s and 1s, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize")
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"{what}: expected shape N×{'×'.join(map(str, shape))}, "
+                         f"got {tuple(x.shape)}")
+    if ((x != 0) & (x != 1)).any():
+        raise ValueError(f"{what}: expected binary values (0 or 1); binarise the images first")
+
+
+@dataclass(frozen=True)
+class BernoulliConfig:
+    shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
+
+
+class IndependentBernoulli(nn.Module):
+    """A product of independent Bernoulli pixels, parameterised by logits."""
+
+    def __init__(self, config: BernoulliConfig = BernoulliConfig()):
+        super().__init__()
+        self.config = config
+        self.logits = nn.Parameter(torch.zeros(config.shape))
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor, pseudo_count: float = 1.0) -> IndependentBernoulli:
+        """Set mu to the smoothed pixel means, the maximum-likelihood (MAP) solution."""
+        check_binary(x, self.config.shape, "IndependentBernoulli.fit_closed_form")
+        mu = (x.sum(0) + pseudo_count) / (len(x) + 2 * pseudo_count)
+        self.logits.copy_(torch.logit(mu))
+        return self
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) in nats, one value per example: shape (N,)."""
+        check_binary(x, self.config.shape, "IndependentBernoulli.log_prob")
+        logits = self.logits.expand_as(x)
+        return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        nll = -self.log_prob(batch).mean()
+        return {"loss": nll, "nll": nll}
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n binary images (n×C×H×W, float in {0, 1})."""
+        probs = torch.sigmoid(self.logits).expand(n, *self.config.shape)
+        return torch.bernoulli(probs, generator=generator)
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    components: int = 20
+    shape: tuple[int, int, int] = (1, 28, 28)
+
+
+class BernoulliMixture(nn.Module):
+    """A mixture of K independent-Bernoulli images."""
+
+    def __init__(self, config: MixtureConfig = MixtureConfig()):
+        super().__init__()
+        if config.components < 1:
+            raise ValueError(f"components must be >= 1, got {config.components}")
+        self.config = config
+        self.weight_logits = nn.Parameter(torch.zeros(config.components))
+        # small random logits break the symmetry between components
+        self.logits = nn.Parameter(0.1 * torch.randn(config.components, *config.shape))
+
+    def component_log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """log pi_k + log p(x | k) for every example and component: shape (N, K)."""
+        check_binary(x, self.config.shape, "BernoulliMixture")
+        x = x.flatten(1)                                     # (N, D)
+        logits = self.logits.flatten(1)                      # (K, D)
+        # log p(x|k) = sum_d x_d log mu_kd + (1 - x_d) log(1 - mu_kd), as two matmuls
+        log_px_k = x @ F.logsigmoid(logits).T + (1 - x) @ F.logsigmoid(-logits).T  # (N, K)
+        return F.log_softmax(self.weight_logits, 0) + log_px_k
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) = logsumexp_k [log pi_k + log p(x | k)] in nats: shape (N,)."""
+        return torch.logsumexp(self.component_log_probs(x), dim=1)
+
+    def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
+        """The posterior p(k | x) over components: shape (N, K), rows sum to 1."""
+        return torch.softmax(self.component_log_probs(x), dim=1)
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        nll = -self.log_prob(batch).mean()
+        return {"loss": nll, "nll": nll}
+
+    @torch.no_grad()
+    def em_step(self, x: torch.Tensor, pseudo_count: float = 1.0) -> float:
+        """One EM iteration on the whole of `x`; returns the mean log-likelihood before it.
+
+        E step: r_nk = p(k | x_n). M step: pi_k = mean_n r_nk and
+        mu_kd = (sum_n r_nk x_nd + a) / (sum_n r_nk + 2a), a Beta(a+1, a+1) prior that
+        keeps every mu away from 0 and 1 (so no test pixel gets probability zero).
+        """
+        log_joint = self.component_log_probs(x)
+        ll = torch.logsumexp(log_joint, 1)
+        r = torch.exp(log_joint - ll[:, None])               # (N, K)
+        nk = r.sum(0)                                        # (K,)
+        mu = (r.T @ x.flatten(1) + pseudo_count) / (nk[:, None] + 2 * pseudo_count)
+        self.logits.copy_(torch.logit(mu).view_as(self.logits))
+        self.weight_logits.copy_(torch.log((nk + 1e-3) / (nk.sum() + 1e-3 * len(nk))))
+        return ll.mean().item()
+
+    def fit_em(self, x: torch.Tensor, iterations: int = 20, *, generator=None) -> list[float]:
+        """Initialise components on random data points and run EM; returns the LL curve."""
+        idx = torch.randperm(len(x), generator=generator)[: self.config.components]
+        with torch.no_grad():
+            start = 0.25 + 0.5 * x[idx]                      # soft copies of K examples
+            self.logits.copy_(torch.logit(start))
+            self.weight_logits.zero_()
+        return [self.em_step(x) for _ in range(iterations)]
+
+    @torch.no_grad()
+    def sample(
+        self, n: int, *, generator: torch.Generator | None = None, component: int | None = None
+    ) -> torch.Tensor:
+        """n binary images: pick k ~ pi (or the given `component`), then every pixel."""
+        if component is None:
+            k = torch.multinomial(torch.softmax(self.weight_logits, 0), n, True, generator=generator)
+        else:
+            if not 0 <= component < self.config.components:
+                raise ValueError(f"component must be in [0, {self.config.components}), got {component}")
+            k = torch.full((n,), component)
+        return torch.bernoulli(torch.sigmoid(self.logits[k]), generator=generator)

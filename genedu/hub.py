@@ -1,0 +1,189 @@
+"""Checkpoints without pickles: tensors in safetensors, everything else in JSON.
+
+A model checkpoint is two files side by side, ``NAME.safetensors`` and ``NAME.json``.
+The JSON names the model class and its config, so `load` can rebuild the model before
+it loads the weights, and it keeps the metrics and the exact command that made it.
+Reference checkpoints ship in ``genedu/weights/`` and are listed by `list()`.
+
+    model = genedu.hub.load("vae-mnist")        # a shipped reference, in eval mode
+    genedu.hub.save(model, "runs/my-vae", metrics={"nll": 88.1}, command="genedu train ...")
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import importlib
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+FORMAT = "genedu-checkpoint/1"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, corrupt, or does not fit the model."""
+
+
+# ------------------------------------------------------------------ low-level file pair
+
+
+def _stem(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
+
+
+def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
+    """Write ``path.safetensors`` and ``path.json`` atomically (temp files, then rename)."""
+    stem = _stem(path)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    st, js = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    tmp_st, tmp_js = Path(f"{st}.part"), Path(f"{js}.part")
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp_st)
+        tmp_js.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp_st, st)
+        os.replace(tmp_js, js)
+    finally:
+        tmp_st.unlink(missing_ok=True)
+        tmp_js.unlink(missing_ok=True)
+    return stem
+
+
+def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """Read a pair written by `write_tensors`, with errors that name the file."""
+    stem = _stem(path)
+    st, js = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    for f in (st, js):
+        if not f.is_file():
+            raise CheckpointError(f"checkpoint file {f} does not exist")
+    try:
+        meta = json.loads(js.read_text())
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{js} is not valid JSON ({err}); the checkpoint is corrupt") from err
+    try:
+        tensors = load_file(st)
+    except (SafetensorError, OSError) as err:
+        raise CheckpointError(f"{st} is not a readable safetensors file ({err})") from err
+    return tensors, meta
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def _config_dict(config) -> dict:
+    if not dataclasses.is_dataclass(config):
+        raise CheckpointError(f"model.config must be a dataclass, got {type(config).__name__}")
+    return dataclasses.asdict(config)
+
+
+def _tuples(value):
+    """JSON turns tuples into lists; frozen configs want them back."""
+    if isinstance(value, builtins.list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def _import(qualname: str):
+    module, _, attr = qualname.rpartition(".")
+    if not module.startswith("genedu."):
+        raise CheckpointError(f"refusing to build {qualname!r}: only genedu models can be loaded")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise CheckpointError(f"this genedu has no {qualname} ({err})") from err
+
+
+def save(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    metrics: dict | None = None,
+    command: str | None = None,
+    half: bool = False,
+) -> Path:
+    """Save `model` (which has a dataclass `.config`) with its metrics and training command.
+
+    half=True stores floating tensors as float16 to keep shipped weights small; `load`
+    returns them as float32.
+    """
+    cls = type(model)
+    meta = {
+        "format": FORMAT,
+        "name": _stem(path).name,
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "config_class": f"{type(model.config).__module__}.{type(model.config).__qualname__}",
+        "config": _config_dict(model.config),
+        "metrics": metrics or {},
+        "command": command,
+        "torch": torch.__version__,
+    }
+    tensors = {
+        k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()
+    }
+    return write_tensors(path, tensors, meta)
+
+
+def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Load `tensors` into `model`, or raise a CheckpointError listing every difference."""
+    own = model.state_dict()
+    problems = [f"missing in {source}: {k}" for k in own if k not in tensors]
+    problems += [f"not in the model: {k}" for k in tensors if k not in own]
+    problems += [
+        f"{k}: {source} has shape {tuple(tensors[k].shape)}, the model {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in tensors and tensors[k].shape != v.shape
+    ]
+    if problems:
+        raise CheckpointError(
+            f"the {source} does not match {type(model).__name__}'s architecture:\n  "
+            + "\n  ".join(problems)
+        )
+    model.load_state_dict({k: t.to(own[k].dtype) for k, t in tensors.items()})
+
+
+def _resolve(name: str | os.PathLike) -> Path:
+    shipped = WEIGHTS_DIR / f"{name}.json"
+    if isinstance(name, str) and "/" not in name and shipped.is_file():
+        return shipped.with_suffix("")
+    stem = _stem(name)
+    if stem.with_suffix(".json").is_file():
+        return stem
+    known = ", ".join(r["name"] for r in list()) or "none yet"
+    raise CheckpointError(
+        f"no checkpoint {str(name)!r}: expected a shipped name ({known}) or a path to NAME.json"
+    )
+
+
+def load(name: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
+    """Rebuild a model from a shipped reference name or a checkpoint path, in eval mode."""
+    stem = _resolve(name)
+    tensors, meta = read_tensors(stem)
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{stem}.json is not a genedu model checkpoint ({FORMAT})")
+    cls, config_cls = _import(meta["class"]), _import(meta["config_class"])
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(meta["config"]) - fields
+    if unknown:
+        raise CheckpointError(
+            f"{stem}.json has config fields {sorted(unknown)} that {config_cls.__name__} lacks"
+        )
+    config = config_cls(**{k: _tuples(v) for k, v in meta["config"].items()})
+    model = cls(config)
+    load_state(model, tensors, source=f"checkpoint {stem.name}")
+    return model.to(device).eval()
+
+
+def list() -> builtins.list[dict]:  # noqa: A001 - the design names it hub.list()
+    """Every shipped reference checkpoint: name, class, metrics and the command that made it."""
+    rows = []
+    for js in sorted(WEIGHTS_DIR.glob("*.json")):
+        meta = json.loads(js.read_text())
+        rows.append({k: meta.get(k) for k in ("name", "class", "metrics", "command")})
+    return rows

@@ -1,0 +1,151 @@
+"""Pictures: image grids, loss curves, interpolation strips and 2-D densities.
+
+Every function takes data, draws on a Matplotlib axis (a new figure when none is
+given) and returns the figure. Plotting lives here, never inside a training loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+
+def _as_float_images(images: torch.Tensor, what: str) -> torch.Tensor:
+    """Validate N×C×H×W images (uint8 0..255 or float in [0, 1]); return float in [0, 1]."""
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{what}: expected a torch.Tensor, got {type(images).__name__}")
+    if images.dim() == 3:  # a single image C×H×W
+        images = images[None]
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"{what}: expected images N×C×H×W with C = 1 or 3, got {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images.float() / 255.0
+    if not images.is_floating_point():
+        raise ValueError(f"{what}: expected uint8 or float images, got {images.dtype}")
+    images = images.detach().float().cpu()
+    lo, hi = images.min().item(), images.max().item()
+    if lo < 0.0 or hi > 1.0 or math.isnan(lo) or math.isnan(hi):
+        raise ValueError(f"{what}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+    return images
+
+
+def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> torch.Tensor:
+    """Tile N×C×H×W images into one C×H'×W' float image, `nrow` images per row."""
+    x = _as_float_images(images, "make_grid")
+    n, c, h, w = x.shape
+    ncol = min(nrow, n)
+    rows = math.ceil(n / ncol)
+    grid = torch.ones(c, rows * (h + pad) + pad, ncol * (w + pad) + pad)
+    for i in range(n):
+        r, col = divmod(i, ncol)
+        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h,
+             pad + col * (w + pad) : pad + col * (w + pad) + w] = x[i]
+    return grid
+
+
+def _axis(ax, figsize):
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize)
+    return ax.figure, ax
+
+
+def show_image(image: torch.Tensor, ax=None, title: str | None = None, figsize=(4, 4)):
+    """Draw one C×H×W image (or a grid from `make_grid`) without axes."""
+    x = _as_float_images(image, "show_image")[0]
+    fig, ax = _axis(ax, figsize)
+    if x.shape[0] == 1:
+        ax.imshow(x[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    else:
+        ax.imshow(x.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, *, ax=None, title: str | None = None,
+               figsize=None):
+    """Show N images (uint8, or float in [0, 1]) as a grid, `nrow` per row."""
+    grid = make_grid(images, nrow)
+    if figsize is None:
+        h, w = grid.shape[1:]
+        figsize = (min(10, 0.03 * w + 1), min(10, 0.03 * h + 1))
+    return show_image(grid, ax=ax, title=title, figsize=figsize)
+
+
+def loss_curves(history, keys: Sequence[str] | None = None, *, ax=None, smooth: int = 1,
+                x: str = "steps", figsize=(6, 3.5)):
+    """Plot logged values from a `genedu.train.History` against steps or seconds.
+
+    smooth: width of a trailing moving average, to see a trend through noisy batches.
+    """
+    if x not in ("steps", "seconds"):
+        raise ValueError(f"x must be 'steps' or 'seconds', got {x!r}")
+    keys = list(keys) if keys is not None else list(history.logs)
+    missing = [k for k in keys if k not in history.logs]
+    if missing:
+        raise ValueError(f"no logged values named {missing}; the history has {list(history.logs)}")
+    fig, ax = _axis(ax, figsize)
+    xs = getattr(history, x)
+    for k in keys:
+        ys = torch.tensor(history.logs[k], dtype=torch.float64)
+        if smooth > 1 and len(ys) >= smooth:
+            ys = torch.cat([ys[:smooth - 1].cumsum(0) / torch.arange(1, smooth),
+                            ys.unfold(0, smooth, 1).mean(1)])
+        ax.plot(xs, ys.numpy(), label=k)
+    ax.set_xlabel("step" if x == "steps" else "seconds")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def lerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Straight-line interpolation: (steps, *z0.shape), from z0 to z1 inclusive."""
+    t = torch.linspace(0, 1, steps).view(-1, *([1] * z0.dim()))
+    return (1 - t) * z0 + t * z1
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """Spherical interpolation (Shoemake 1985), better for Gaussian latents (White 2016)."""
+    a, b = z0.flatten(), z1.flatten()
+    omega = torch.arccos((a @ b / (a.norm() * b.norm())).clamp(-1, 1))
+    if omega.abs() < 1e-6:
+        return lerp(z0, z1, steps)
+    t = torch.linspace(0, 1, steps)[:, None]
+    out = (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
+    return out.view(steps, *z0.shape)
+
+
+def interpolation_strip(images: torch.Tensor, *, ax=None, title: str | None = None):
+    """Show a path through image space as a strip: (steps, C, H, W), or
+    (rows, steps, C, H, W) for several paths, one per row."""
+    if not isinstance(images, torch.Tensor) or images.dim() not in (4, 5):
+        raise ValueError("interpolation_strip: expected (steps, C, H, W) or "
+                         f"(rows, steps, C, H, W), got {getattr(images, 'shape', type(images))}")
+    rows = images if images.dim() == 5 else images[None]
+    return image_grid(rows.flatten(0, 1), nrow=rows.shape[1], ax=ax, title=title)
+
+
+def density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], *, samples: torch.Tensor | None = None,
+               lim: float = 3.0, resolution: int = 150, ax=None, title: str | None = None,
+               figsize=(4.5, 4.5)):
+    """Heat map of exp(log_prob) on [-lim, lim]², with optional (n, 2) samples on top."""
+    fig, ax = _axis(ax, figsize)
+    g = torch.linspace(-lim, lim, resolution)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    with torch.no_grad():
+        dens = log_prob(torch.stack([xx.flatten(), yy.flatten()], 1)).exp().view(resolution, resolution)
+    ax.imshow(dens.numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
+    if samples is not None:
+        if samples.dim() != 2 or samples.shape[1] != 2:
+            raise ValueError(f"density_2d: samples must be (n, 2), got {tuple(samples.shape)}")
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, c="white", alpha=0.5)
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    return fig
