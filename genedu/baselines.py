@@ -25,11 +25,14 @@ from torch import nn
 def check_binary(x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
     """Raise ValueError unless `x` is a float N×`shape` tensor of 0s and 1s."""
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(f"{what}: expected a float tensor of 0s and 1s, got "
-                         f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize")
+        raise ValueError(
+            f"{what}: expected a float tensor of 0s and 1s, got "
+            f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize"
+        )
     if tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(f"{what}: expected shape N×{'×'.join(map(str, shape))}, "
-                         f"got {tuple(x.shape)}")
+        raise ValueError(
+            f"{what}: expected shape N×{'×'.join(map(str, shape))}, got {tuple(x.shape)}"
+        )
     if ((x != 0) & (x != 1)).any():
         raise ValueError(f"{what}: expected binary values (0 or 1); binarise the images first")
 
@@ -93,8 +96,8 @@ class BernoulliMixture(nn.Module):
     def component_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log pi_k + log p(x | k) for every example and component: shape (N, K)."""
         check_binary(x, self.config.shape, "BernoulliMixture")
-        x = x.flatten(1)                                     # (N, D)
-        logits = self.logits.flatten(1)                      # (K, D)
+        x = x.flatten(1)  # (N, D)
+        logits = self.logits.flatten(1)  # (K, D)
         # log p(x|k) = sum_d x_d log mu_kd + (1 - x_d) log(1 - mu_kd), as two matmuls
         log_px_k = x @ F.logsigmoid(logits).T + (1 - x) @ F.logsigmoid(-logits).T  # (N, K)
         return F.log_softmax(self.weight_logits, 0) + log_px_k
@@ -121,8 +124,8 @@ class BernoulliMixture(nn.Module):
         """
         log_joint = self.component_log_probs(x)
         ll = torch.logsumexp(log_joint, 1)
-        r = torch.exp(log_joint - ll[:, None])               # (N, K)
-        nk = r.sum(0)                                        # (K,)
+        r = torch.exp(log_joint - ll[:, None])  # (N, K)
+        nk = r.sum(0)  # (K,)
         mu = (r.T @ x.flatten(1) + pseudo_count) / (nk[:, None] + 2 * pseudo_count)
         self.logits.copy_(torch.logit(mu).view_as(self.logits))
         self.weight_logits.copy_(torch.log((nk + 1e-3) / (nk.sum() + 1e-3 * len(nk))))
@@ -132,7 +135,7 @@ class BernoulliMixture(nn.Module):
         """Initialise components on random data points and run EM; returns the LL curve."""
         idx = torch.randperm(len(x), generator=generator)[: self.config.components]
         with torch.no_grad():
-            start = 0.25 + 0.5 * x[idx]                      # soft copies of K examples
+            start = 0.25 + 0.5 * x[idx]  # soft copies of K examples
             self.logits.copy_(torch.logit(start))
             self.weight_logits.zero_()
         return [self.em_step(x) for _ in range(iterations)]
@@ -143,9 +146,13 @@ class BernoulliMixture(nn.Module):
     ) -> torch.Tensor:
         """n binary images: pick k ~ pi (or the given `component`), then every pixel."""
         if component is None:
-            k = torch.multinomial(torch.softmax(self.weight_logits, 0), n, True, generator=generator)
+            k = torch.multinomial(
+                torch.softmax(self.weight_logits, 0), n, True, generator=generator
+            )
         else:
             if not 0 <= component < self.config.components:
-                raise ValueError(f"component must be in [0, {self.config.components}), got {component}")
+                raise ValueError(
+                    f"component must be in [0, {self.config.components}), got {component}"
+                )
             k = torch.full((n,), component)
         return torch.bernoulli(torch.sigmoid(self.logits[k]), generator=generator)

@@ -26,8 +26,10 @@ def _cmd_data(args) -> int:
         rows = data.list_datasets(args.root)
         widths = [max(len(r[k]) for r in rows) for k in ("name", "kind", "shape")]
         for r in rows:
-            print(f"{r['name']:<{widths[0]}}  {r['kind']:<{widths[1]}}  {r['shape']:<{widths[2]}}  "
-                  f"{r['status']}\n{'':<{widths[0]}}  {r['description']}; split: {r['split']}")
+            print(
+                f"{r['name']:<{widths[0]}}  {r['kind']:<{widths[1]}}  {r['shape']:<{widths[2]}}  "
+                f"{r['status']}\n{'':<{widths[0]}}  {r['description']}; split: {r['split']}"
+            )
         return 0
     names = args.names or [n for n, e in data.REGISTRY.items() if not e.embedded]
     failed = 0
@@ -59,18 +61,23 @@ def _binary_images(name: str, split: str, fallback: str | None) -> torch.Tensor:
     return data.binarize(ds.images, threshold=0.5)
 
 
-def _train_mixture(args) :
+def _train_mixture(args):
     from .baselines import BernoulliMixture, MixtureConfig
 
     train.seed_everything(args.seed)
     x = _binary_images(args.data, "train", args.fallback)
     model = BernoulliMixture(MixtureConfig(components=args.components, shape=tuple(x.shape[1:])))
-    curve = model.fit_em(x, iterations=args.steps, generator=torch.Generator().manual_seed(args.seed))
+    curve = model.fit_em(
+        x, iterations=args.steps, generator=torch.Generator().manual_seed(args.seed)
+    )
     test = _binary_images(args.data, "test", args.fallback)
     nll = metrics.mean_nll(model.log_prob, test)
-    found = {"test_nll_nats": round(nll, 3),
-             "test_bits_per_dim": round(metrics.bits_per_dim(nll, test[0].numel()), 4),
-             "train_ll_nats": round(curve[-1], 3), "data": f"{args.data} (binarised at 0.5)"}
+    found = {
+        "test_nll_nats": round(nll, 3),
+        "test_bits_per_dim": round(metrics.bits_per_dim(nll, test[0].numel()), 4),
+        "train_ll_nats": round(curve[-1], 3),
+        "data": f"{args.data} (binarised at 0.5)",
+    }
     print(f"test NLL {found['test_nll_nats']} nats, {found['test_bits_per_dim']} bits/dim")
     return hub.save(model, args.out, metrics=found, command=" ".join(map(shlex.quote, sys.argv)))
 
@@ -101,8 +108,10 @@ def _cmd_eval(args) -> int:
     model = hub.load(args.name)
     test = _binary_images(args.data, "test", args.fallback)
     nll = metrics.mean_nll(model.log_prob, test)
-    print(f"{args.name} on {args.data} test: NLL {nll:.3f} nats, "
-          f"{metrics.bits_per_dim(nll, test[0].numel()):.4f} bits/dim")
+    print(
+        f"{args.name} on {args.data} test: NLL {nll:.3f} nats, "
+        f"{metrics.bits_per_dim(nll, test[0].numel()):.4f} bits/dim"
+    )
     return 0
 
 

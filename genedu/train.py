@@ -119,14 +119,24 @@ def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) ->
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_training_state(path, model, opt, step: int, history: History, seed: int) -> None:
-    """A resumable checkpoint: weights, optimiser, RNG state, history (no pickles)."""
+def save_training_state(
+    path, model, opt, step: int, history: History, seed: int, rng_state: torch.Tensor | None = None
+) -> None:
+    """A resumable checkpoint: weights, optimiser, RNG state, history (no pickles).
+
+    rng_state: the global torch RNG state to resume from (default: the current one).
+    """
     opt_tensors, opt_meta = _flatten_optimizer(opt)
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
     tensors.update(opt_tensors)
-    tensors["rng/torch"] = torch.get_rng_state()
-    meta = {"format": "genedu-training-state/1", "step": step, "seed": seed,
-            "optimizer": opt_meta, "history": asdict(history)}
+    tensors["rng/torch"] = torch.get_rng_state() if rng_state is None else rng_state
+    meta = {
+        "format": "genedu-training-state/1",
+        "step": step,
+        "seed": seed,
+        "optimizer": opt_meta,
+        "history": asdict(history),
+    }
     hub.write_tensors(path, tensors, json.loads(json.dumps(meta)))
 
 
@@ -135,7 +145,7 @@ def load_training_state(path, model, opt) -> tuple[int, History]:
     tensors, meta = hub.read_tensors(path)
     if meta.get("format") != "genedu-training-state/1":
         raise hub.CheckpointError(f"{path} is not a genedu training checkpoint")
-    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     hub.load_state(model, weights, source=f"training checkpoint {path}")
     _restore_optimizer(opt, tensors, meta["optimizer"])
     torch.set_rng_state(tensors["rng/torch"])
@@ -193,7 +203,7 @@ def fit(
 
     seed_everything(seed)
     start, history = 0, History()
-    if resume and checkpoint is not None and hub._stem(checkpoint).with_suffix(".json").is_file():
+    if resume and checkpoint is not None and hub.exists(checkpoint):
         start, history = load_training_state(checkpoint, model, opt)
     per_epoch = n // batch_size
     perm_epoch, perm = -1, None
@@ -209,8 +219,10 @@ def fit(
     bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, leave=False)
     model.train()
     done = start  # steps completed: what a checkpoint resumes from
+    in_step, rng_before = False, None  # a Ctrl-C mid-step resumes from the step's start
     try:
         for step in bar:
+            in_step, rng_before = True, torch.get_rng_state()
             epoch, i = divmod(step, per_epoch)
             if epoch != perm_epoch:
                 g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -235,12 +247,14 @@ def fit(
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
+            done, in_step = step + 1, False
 
-            done = step + 1
             history.steps.append(step)
             history.seconds.append(time.perf_counter() - t0)
             for k, v in out.items():
-                history.logs.setdefault(k, []).append(float(v.detach()) if v.dim() == 0 else math.nan)
+                history.logs.setdefault(k, []).append(
+                    float(v.detach()) if v.dim() == 0 else math.nan
+                )
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}")
             if eval_fn is not None and eval_every and done % eval_every == 0:
@@ -250,12 +264,23 @@ def fit(
     except KeyboardInterrupt:
         history.interrupted = True
         print(f"genedu: interrupted after {done} steps; returning the history so far.")
+    except Exception:
+        if checkpoint is not None:  # a crash keeps what was trained so far
+            save_training_state(
+                checkpoint, model, opt, done, history, seed, rng_before if in_step else None
+            )
+        raise
     finally:
         bar.close()
     if checkpoint is not None and (checkpoint_every or history.interrupted):
-        save_training_state(checkpoint, model, opt, done, history, seed)
-    if eval_fn is not None and not history.interrupted and not (
-        history.evals and history.evals[-1]["step"] == steps
+        # Interrupted inside a step: that step is redone on resume, from its starting RNG.
+        save_training_state(
+            checkpoint, model, opt, done, history, seed, rng_before if in_step else None
+        )
+    if (
+        eval_fn is not None
+        and not history.interrupted
+        and not (history.evals and history.evals[-1]["step"] == steps)
     ):
         evaluate(steps)
     model.eval()

@@ -20,7 +20,9 @@ def _as_float_images(images: torch.Tensor, what: str) -> torch.Tensor:
     if images.dim() == 3:  # a single image C×H×W
         images = images[None]
     if images.dim() != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"{what}: expected images N×C×H×W with C = 1 or 3, got {tuple(images.shape)}")
+        raise ValueError(
+            f"{what}: expected images N×C×H×W with C = 1 or 3, got {tuple(images.shape)}"
+        )
     if images.dtype == torch.uint8:
         return images.float() / 255.0
     if not images.is_floating_point():
@@ -28,7 +30,9 @@ def _as_float_images(images: torch.Tensor, what: str) -> torch.Tensor:
     images = images.detach().float().cpu()
     lo, hi = images.min().item(), images.max().item()
     if lo < 0.0 or hi > 1.0 or math.isnan(lo) or math.isnan(hi):
-        raise ValueError(f"{what}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]")
+        raise ValueError(
+            f"{what}: float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]"
+        )
     return images
 
 
@@ -41,8 +45,11 @@ def make_grid(images: torch.Tensor, nrow: int = 8, pad: int = 1) -> torch.Tensor
     grid = torch.ones(c, rows * (h + pad) + pad, ncol * (w + pad) + pad)
     for i in range(n):
         r, col = divmod(i, ncol)
-        grid[:, pad + r * (h + pad) : pad + r * (h + pad) + h,
-             pad + col * (w + pad) : pad + col * (w + pad) + w] = x[i]
+        grid[
+            :,
+            pad + r * (h + pad) : pad + r * (h + pad) + h,
+            pad + col * (w + pad) : pad + col * (w + pad) + w,
+        ] = x[i]
     return grid
 
 
@@ -66,8 +73,9 @@ def show_image(image: torch.Tensor, ax=None, title: str | None = None, figsize=(
     return fig
 
 
-def image_grid(images: torch.Tensor, nrow: int = 8, *, ax=None, title: str | None = None,
-               figsize=None):
+def image_grid(
+    images: torch.Tensor, nrow: int = 8, *, ax=None, title: str | None = None, figsize=None
+):
     """Show N images (uint8, or float in [0, 1]) as a grid, `nrow` per row."""
     grid = make_grid(images, nrow)
     if figsize is None:
@@ -76,8 +84,15 @@ def image_grid(images: torch.Tensor, nrow: int = 8, *, ax=None, title: str | Non
     return show_image(grid, ax=ax, title=title, figsize=figsize)
 
 
-def loss_curves(history, keys: Sequence[str] | None = None, *, ax=None, smooth: int = 1,
-                x: str = "steps", figsize=(6, 3.5)):
+def loss_curves(
+    history,
+    keys: Sequence[str] | None = None,
+    *,
+    ax=None,
+    smooth: int = 1,
+    x: str = "steps",
+    figsize=(6, 3.5),
+):
     """Plot logged values from a `genedu.train.History` against steps or seconds.
 
     smooth: width of a trailing moving average, to see a trend through noisy batches.
@@ -93,8 +108,12 @@ def loss_curves(history, keys: Sequence[str] | None = None, *, ax=None, smooth: 
     for k in keys:
         ys = torch.tensor(history.logs[k], dtype=torch.float64)
         if smooth > 1 and len(ys) >= smooth:
-            ys = torch.cat([ys[:smooth - 1].cumsum(0) / torch.arange(1, smooth),
-                            ys.unfold(0, smooth, 1).mean(1)])
+            ys = torch.cat(
+                [
+                    ys[: smooth - 1].cumsum(0) / torch.arange(1, smooth),
+                    ys.unfold(0, smooth, 1).mean(1),
+                ]
+            )
         ax.plot(xs, ys.numpy(), label=k)
     ax.set_xlabel("step" if x == "steps" else "seconds")
     ax.legend()
@@ -123,21 +142,34 @@ def interpolation_strip(images: torch.Tensor, *, ax=None, title: str | None = No
     """Show a path through image space as a strip: (steps, C, H, W), or
     (rows, steps, C, H, W) for several paths, one per row."""
     if not isinstance(images, torch.Tensor) or images.dim() not in (4, 5):
-        raise ValueError("interpolation_strip: expected (steps, C, H, W) or "
-                         f"(rows, steps, C, H, W), got {getattr(images, 'shape', type(images))}")
+        raise ValueError(
+            "interpolation_strip: expected (steps, C, H, W) or "
+            f"(rows, steps, C, H, W), got {getattr(images, 'shape', type(images))}"
+        )
     rows = images if images.dim() == 5 else images[None]
     return image_grid(rows.flatten(0, 1), nrow=rows.shape[1], ax=ax, title=title)
 
 
-def density_2d(log_prob: Callable[[torch.Tensor], torch.Tensor], *, samples: torch.Tensor | None = None,
-               lim: float = 3.0, resolution: int = 150, ax=None, title: str | None = None,
-               figsize=(4.5, 4.5)):
+def density_2d(
+    log_prob: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    samples: torch.Tensor | None = None,
+    lim: float = 3.0,
+    resolution: int = 150,
+    ax=None,
+    title: str | None = None,
+    figsize=(4.5, 4.5),
+):
     """Heat map of exp(log_prob) on [-lim, lim]², with optional (n, 2) samples on top."""
     fig, ax = _axis(ax, figsize)
     g = torch.linspace(-lim, lim, resolution)
     xx, yy = torch.meshgrid(g, g, indexing="xy")
     with torch.no_grad():
-        dens = log_prob(torch.stack([xx.flatten(), yy.flatten()], 1)).exp().view(resolution, resolution)
+        dens = (
+            log_prob(torch.stack([xx.flatten(), yy.flatten()], 1))
+            .exp()
+            .view(resolution, resolution)
+        )
     ax.imshow(dens.numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="viridis")
     if samples is not None:
         if samples.dim() != 2 or samples.shape[1] != 2:

@@ -1,0 +1,129 @@
+"""genedu.metrics and the `genedu` command line (called in-process through cli.main)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import pytest
+import torch
+
+from genedu import cli, data, metrics
+from genedu.baselines import BernoulliConfig, IndependentBernoulli
+
+# -------------------------------------------------------------------------------- metrics
+
+
+def test_bits_per_dim_closed_form():
+    assert metrics.bits_per_dim(784 * math.log(2), 784) == pytest.approx(1.0)
+    assert metrics.bits_per_dim(3 * 2 * math.log(2), 3) == pytest.approx(2.0)
+    as_tensor = metrics.bits_per_dim(torch.tensor([784 * math.log(2), 0.0]), 784)
+    torch.testing.assert_close(as_tensor, torch.tensor([1.0, 0.0]))
+
+
+@pytest.mark.parametrize("dims", [0, -3])
+def test_bits_per_dim_needs_positive_dims(dims):
+    with pytest.raises(ValueError, match="dims must be a positive"):
+        metrics.bits_per_dim(1.0, dims)
+
+
+def test_mean_nll_batched_equals_unbatched():
+    g = torch.Generator().manual_seed(0)
+    model = IndependentBernoulli(BernoulliConfig(shape=(1, 3, 3)))
+    with torch.no_grad():
+        model.logits.copy_(torch.randn(1, 3, 3, generator=g))
+    x = torch.randint(0, 2, (25, 1, 3, 3), generator=g).float()
+    whole = metrics.mean_nll(model.log_prob, x)
+    assert whole == pytest.approx(-model.log_prob(x).mean().item(), rel=1e-6)
+    for batch_size in (1, 7, 25):  # 7 leaves a short last batch
+        assert metrics.mean_nll(model.log_prob, x, batch_size=batch_size) == pytest.approx(
+            whole, rel=1e-6
+        )
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_data_list_offline_shows_every_dataset(monkeypatch, capsys):
+    monkeypatch.setenv("GENEDU_OFFLINE", "1")
+    code, out, _ = run_cli(capsys, "data", "list")
+    assert code == 0
+    status_lines = {line.split()[0]: line for line in out.splitlines() if not line[:1].isspace()}
+    assert set(status_lines) == set(data.REGISTRY)
+    for name, entry in data.REGISTRY.items():
+        assert ("bundled" if entry.embedded else "missing") in status_lines[name], name
+
+
+def test_data_fetch_of_a_bundled_set(capsys):
+    code, out, _ = run_cli(capsys, "data", "fetch", "mnist5k")
+    assert code == 0
+    assert "mnist5k: bundled with an installed package, nothing to fetch" in out
+
+
+def test_data_verify_shared_data(shared_data, capsys):
+    code, out, err = run_cli(capsys, "data", "verify")
+    assert code == 0, err
+    assert "mnist: ok (4 files verified)" in out
+    assert "tinyshakespeare: ok (1 files verified)" in out
+
+
+def test_data_verify_reports_a_corrupt_file(tmp_path, capsys):
+    root = tmp_path / "root"
+    (root / "mnist").mkdir(parents=True)
+    for spec in data.REGISTRY["mnist"].files:
+        (root / "mnist" / spec.filename).write_bytes(b"not mnist")
+    code, out, err = run_cli(capsys, "data", "verify", "mnist", "frey", "--root", str(root))
+    assert code == 1
+    assert "frey: not present" in out
+    assert str(root / "mnist") in err and "corrupt" in err
+
+
+def test_data_verify_with_nothing_present(capsys):
+    code, out, _ = run_cli(capsys, "data", "verify", "mnist")
+    assert (code, out.strip()) == (0, "mnist: not present")
+
+
+def test_train_sample_eval(tmp_path, capsys):
+    ckpt = tmp_path / "m"
+    argv = "train mixture --data mnist5k --steps 3 --components 4 --out".split()
+    code, out, err = run_cli(capsys, *argv, str(ckpt))
+    assert code == 0, err
+    assert f"saved {ckpt}.safetensors" in out
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["config"]["components"] == 4
+    assert 50 < meta["metrics"]["test_nll_nats"] < 400
+
+    png = tmp_path / "s.png"
+    code, out, err = run_cli(capsys, "sample", str(ckpt), "--n", "8", "--out", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    code, out, err = run_cli(capsys, "eval", str(ckpt), "--data", "mnist5k")
+    assert code == 0, err
+    assert "nats" in out and "bits/dim" in out
+    # eval sees the same test split, binarised the same way, as train's metric did
+    nll = float(re.search(r"NLL ([\d.]+) nats", out).group(1))
+    assert nll == pytest.approx(meta["metrics"]["test_nll_nats"], abs=2e-3)
+
+
+def test_unknown_dataset_exits_2_with_a_message(tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys, "train", "mixture", "--data", "no-such-set", "--out", str(tmp_path / "m")
+    )
+    assert code == 2
+    assert "unknown dataset 'no-such-set'" in err
+    assert not (tmp_path / "m.json").exists()
+    code, _, err = run_cli(capsys, "data", "fetch", "no-such-set")
+    assert code == 2 and "unknown dataset" in err
+
+
+def test_unknown_checkpoint_exits_2(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "eval", str(tmp_path / "absent"), "--data", "mnist5k")
+    assert code == 2 and "no checkpoint" in err

@@ -1,0 +1,308 @@
+"""genedu.train: budgets, determinism, the NaN guard, resume, Ctrl-C and evaluations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genedu import data, train
+from genedu.baselines import BernoulliMixture, MixtureConfig
+from genedu.train import History, TrainingDiverged, fit
+
+# ------------------------------------------------------------------------------ models
+
+
+class NoisyAutoencoder(nn.Module):
+    """A tiny model whose loss draws from torch's global RNG (input noise and dropout)."""
+
+    def __init__(self, dim: int = 16, interrupt_at: int | None = None):
+        super().__init__()
+        self.encode = nn.Linear(dim, 8)
+        self.decode = nn.Linear(8, dim)
+        self.dropout = nn.Dropout(0.3)
+        self.interrupt_at = interrupt_at  # raise KeyboardInterrupt mid-step on this call
+        self.calls = 0
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = batch.flatten(1)
+        h = self.dropout(torch.tanh(self.encode(x + 0.1 * torch.randn_like(x))))
+        nll = F.binary_cross_entropy_with_logits(self.decode(h), x, reduction="none").sum(1).mean()
+        call, self.calls = self.calls, self.calls + 1
+        if call == self.interrupt_at:
+            raise KeyboardInterrupt  # after the step has drawn its random numbers
+        return {"loss": nll, "nll": nll, "hidden_mean": h.mean()}
+
+
+class ScriptedFailure(nn.Module):
+    """A quadratic model whose loss goes wrong on one call: NaN, inf, or a Ctrl-C."""
+
+    def __init__(self, fail_at: int, how: str):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3))
+        self.fail_at, self.how, self.calls = fail_at, how, 0
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        call, self.calls = self.calls, self.calls + 1
+        if call == self.fail_at and self.how == "interrupt":
+            raise KeyboardInterrupt  # before any randomness or computation
+        loss = ((self.w - batch.float().mean()) ** 2).sum()
+        if call == self.fail_at:
+            loss = loss * {"nan": float("nan"), "inf": float("inf")}[self.how]
+        return {"loss": loss}
+
+
+def small_images(n: int = 64, side: int = 4, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (n, 1, side, side), generator=g, dtype=torch.uint8)
+
+
+def autoencoder(init_seed: int = 0, **kwargs) -> NoisyAutoencoder:
+    torch.manual_seed(init_seed)
+    return NoisyAutoencoder(**kwargs)
+
+
+def mixture(init_seed: int = 0) -> BernoulliMixture:
+    torch.manual_seed(init_seed)
+    return BernoulliMixture(MixtureConfig(components=3, shape=(1, 28, 28)))
+
+
+def params(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_params(a: nn.Module, b: nn.Module) -> None:
+    pa, pb = params(a), params(b)
+    assert pa.keys() == pb.keys()
+    for k in pa:
+        assert torch.equal(pa[k], pb[k]), k
+
+
+# ------------------------------------------------------------------------------ budget
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", 1), ("true", 1), ("0", 2), (None, 2)])
+def test_budget_follows_genedu_quick(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv("GENEDU_QUICK", raising=False)
+    else:
+        monkeypatch.setenv("GENEDU_QUICK", value)
+    assert train.budget(quick=1, full=2) == expected
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def mnist5k_subset() -> torch.Tensor:
+    return data.load("mnist5k", "train").images[:200]
+
+
+@pytest.mark.parametrize(
+    ("make_model", "make_data"),
+    [(autoencoder, small_images), (mixture, mnist5k_subset)],
+    ids=["noisy-autoencoder", "bernoulli-mixture"],
+)
+def test_same_seed_repeats_bit_for_bit(make_model, make_data):
+    images = make_data()
+    kwargs = dict(steps=12, batch_size=16, lr=1e-2, transform=data.binarize, progress=False)
+    first, second, other = make_model(), make_model(), make_model()
+    h1 = fit(first, images, seed=3, **kwargs)
+    h2 = fit(second, images, seed=3, **kwargs)
+    h3 = fit(other, images, seed=4, **kwargs)
+
+    assert_same_params(first, second)
+    assert h1.logs == h2.logs and h1.steps == h2.steps == list(range(12))
+    assert h1.logs["loss"] != h3.logs["loss"]
+    pa, pc = params(first), params(other)
+    assert any(not torch.equal(pa[k], pc[k]) for k in pa)
+
+
+def test_global_rng_matters_inside_the_loss():
+    """Only the model's own draws differ here (same data order): the result must differ."""
+    images = small_images()
+    kwargs = dict(steps=5, batch_size=16, seed=0, progress=False)
+    with_dropout, without_dropout = autoencoder(), autoencoder()
+    without_dropout.dropout.p = 0.0
+    fit(with_dropout, images, **kwargs)
+    fit(without_dropout, images, **kwargs)
+    assert not torch.equal(with_dropout.decode.weight, without_dropout.decode.weight)
+
+
+def test_training_lowers_the_loss():
+    images = small_images()
+    model = autoencoder()
+    history = fit(
+        model, images, steps=60, batch_size=32, lr=3e-2, progress=False, transform=data.binarize
+    )
+    first, last = sum(history["loss"][:5]) / 5, sum(history["loss"][-5:]) / 5
+    assert last < first - 1.0
+    assert not model.training  # fit leaves the model in eval mode
+
+
+# ------------------------------------------------------------------------------ NaN guard
+
+
+@pytest.mark.parametrize("how", ["nan", "inf"])
+def test_non_finite_loss_names_the_step(how):
+    model = ScriptedFailure(fail_at=3, how=how)
+    with pytest.raises(TrainingDiverged) as info:
+        fit(model, torch.ones(8, 3), steps=10, batch_size=4, progress=False)
+    assert "step 3" in str(info.value)
+    assert isinstance(info.value, FloatingPointError)
+    history = info.value.history
+    assert history.steps == [0, 1, 2]
+    assert len(history["loss"]) == 3
+    assert all(torch.isfinite(torch.tensor(history["loss"])))
+
+
+# --------------------------------------------------------------------------------- resume
+
+
+def test_resume_matches_an_uninterrupted_run(tmp_path):
+    images = small_images()
+    kwargs = dict(batch_size=16, lr=1e-2, transform=data.binarize, seed=7, progress=False)
+    uninterrupted = autoencoder(init_seed=1)
+    full = fit(uninterrupted, images, steps=20, **kwargs)
+
+    ckpt = tmp_path / "ckpt"
+    first_half = fit(
+        autoencoder(init_seed=1), images, steps=10, checkpoint=ckpt, checkpoint_every=10, **kwargs
+    )
+    assert first_half.steps == list(range(10))
+    assert json.loads(ckpt.with_suffix(".json").read_text())["step"] == 10
+
+    resumed_model = autoencoder(init_seed=99)  # fresh and different: resume must overwrite it
+    resumed = fit(
+        resumed_model, images, steps=20, checkpoint=ckpt, checkpoint_every=10, resume=True, **kwargs
+    )
+
+    assert_same_params(resumed_model, uninterrupted)
+    assert resumed.steps == full.steps == list(range(20))
+    assert resumed.logs == full.logs
+    assert json.loads(ckpt.with_suffix(".json").read_text())["step"] == 20
+
+
+def test_resume_without_a_checkpoint_starts_from_zero(tmp_path):
+    images = small_images()
+    kwargs = dict(steps=6, batch_size=16, seed=2, progress=False)
+    fresh = fit(autoencoder(), images, **kwargs)
+    resumed = fit(
+        autoencoder(),
+        images,
+        checkpoint=tmp_path / "none-yet",
+        checkpoint_every=3,
+        resume=True,
+        **kwargs,
+    )
+    assert resumed.logs == fresh.logs
+
+
+# -------------------------------------------------------------------------------- Ctrl-C
+
+
+def test_ctrl_c_returns_history_and_saves_checkpoint(tmp_path, capsys):
+    ckpt = tmp_path / "interrupted"
+    model = ScriptedFailure(fail_at=5, how="interrupt")
+    history = fit(model, torch.ones(8, 3), steps=50, batch_size=4, checkpoint=ckpt, progress=False)
+    assert isinstance(history, History)
+    assert history.interrupted is True
+    assert history.steps == [0, 1, 2, 3, 4]
+    assert "interrupted after 5 steps" in capsys.readouterr().out
+    assert ckpt.with_suffix(".safetensors").is_file()
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["step"] == 5 and meta["history"]["interrupted"] is True
+
+
+def test_ctrl_c_at_a_step_boundary_resumes_exactly(tmp_path):
+    images = small_images()
+    kwargs = dict(batch_size=16, seed=1, transform=data.binarize, progress=False)
+    reference = ScriptedFailure(fail_at=-1, how="interrupt")
+    full = fit(reference, images, steps=12, **kwargs)
+
+    ckpt = tmp_path / "ckpt"
+    stopped = fit(
+        ScriptedFailure(fail_at=5, how="interrupt"), images, steps=12, checkpoint=ckpt, **kwargs
+    )
+    assert stopped.interrupted and len(stopped.steps) == 5
+    resumed_model = ScriptedFailure(fail_at=-1, how="interrupt")
+    resumed = fit(resumed_model, images, steps=12, checkpoint=ckpt, resume=True, **kwargs)
+    assert resumed.logs == full.logs
+    assert torch.equal(resumed_model.w, reference.w)
+
+
+def test_ctrl_c_mid_step_resumes_exactly(tmp_path):
+    images = small_images()
+    kwargs = dict(batch_size=16, seed=1, transform=data.binarize, progress=False)
+    uninterrupted = autoencoder(init_seed=1)
+    full = fit(uninterrupted, images, steps=12, **kwargs)
+
+    ckpt = tmp_path / "ckpt"
+    stopped = fit(
+        autoencoder(init_seed=1, interrupt_at=5), images, steps=12, checkpoint=ckpt, **kwargs
+    )
+    assert stopped.interrupted and len(stopped.steps) == 5
+    resumed_model = autoencoder(init_seed=1)
+    resumed = fit(resumed_model, images, steps=12, checkpoint=ckpt, resume=True, **kwargs)
+    assert resumed.logs == full.logs
+    assert_same_params(resumed_model, uninterrupted)
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+class NotADict(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+
+    def loss(self, batch):
+        return (self.w * batch.float().mean()).sum()
+
+
+def test_loss_must_return_a_dict_with_loss():
+    with pytest.raises(ValueError, match="dict with the key 'loss'"):
+        fit(NotADict(), torch.ones(4, 2), steps=1, progress=False)
+
+
+def test_data_tensors_must_share_their_length():
+    with pytest.raises(ValueError, match="differ in length"):
+        fit(NotADict(), (torch.ones(10, 2), torch.zeros(9)), steps=1, progress=False)
+
+
+def test_checkpoint_every_needs_a_path():
+    with pytest.raises(ValueError, match="checkpoint path"):
+        fit(NotADict(), torch.ones(4, 2), steps=1, checkpoint_every=1, progress=False)
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_evals_are_recorded_with_step_and_seconds():
+    seen_modes = []
+
+    def eval_fn(model: nn.Module) -> dict[str, float]:
+        seen_modes.append((model.training, torch.is_grad_enabled()))
+        return {"w0": model.w[0].item()}
+
+    model = ScriptedFailure(fail_at=-1, how="nan")
+    history = fit(
+        model,
+        torch.ones(8, 3),
+        steps=10,
+        batch_size=4,
+        lr=0.1,
+        eval_fn=eval_fn,
+        eval_every=4,
+        progress=False,
+    )
+
+    assert [e["step"] for e in history.evals] == [4, 8, 10]  # every 4, and at the end
+    seconds = [e["seconds"] for e in history.evals]
+    assert all(s >= 0 for s in seconds) and seconds == sorted(seconds)
+    assert seen_modes == [(False, False)] * 3  # eval mode, no grad
+    w0 = [e["w0"] for e in history.evals]
+    assert w0[0] < w0[1] < w0[2] <= 1.0  # w moves towards the data mean, 1
+    assert w0[2] == pytest.approx(model.w[0].item())
