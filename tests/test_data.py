@@ -253,13 +253,15 @@ def test_offline_fallback_prints_one_line_and_returns_bundled(monkeypatch, capsy
 
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1
-    assert "mnist5k" in lines[0] and "offline" in lines[0]
+    assert "mnist5k" in lines[0] and "GENEDU_OFFLINE" in lines[0]
     assert ds.name == "mnist5k" and ds.split == "test"
     assert len(ds) == 1000
     assert ds.images.dtype == torch.uint8 and ds.shape == (1, 28, 28)
     assert ds.labels.dtype == torch.int64
     assert torch.equal(ds.images, data.load("mnist5k", "test").images)
     assert not cache_folder("mnist").exists()  # nothing was fetched
+    data.load("mnist", split="train", fallback="mnist5k")  # the other split: no second line
+    assert capsys.readouterr().out == ""
 
 
 def test_offline_without_fallback_raises(monkeypatch):

@@ -1,4 +1,7 @@
-"""Small fixes that keep the built book free of console errors, offline.
+"""The book's own Sphinx extension: the benchmark tables, and fixes for a clean console.
+
+* ``{benchmark-results}`` renders every benchmarks/results/*.json as a table, so the
+  book shows exactly what the benchmark scripts printed, with their commands.
 
 * sphinx-thebe registers its inline configuration script once per read of the sources,
   so pages can carry it twice ("Identifier 'THEBE_JS_URL' has already been declared"):
@@ -8,6 +11,65 @@
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
+
+RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+COLUMNS = (
+    "model",
+    "dataset",
+    "metric",
+    "value",
+    "unit",
+    "wall_seconds",
+    "device",
+    "threads",
+    "torch",
+    "date",
+)
+
+
+def _table(records: list[dict]) -> nodes.table:
+    table = nodes.table(classes=["benchmark-results"])
+    group = nodes.tgroup(cols=len(COLUMNS))
+    table += group
+    group.extend(nodes.colspec(colwidth=1) for _ in COLUMNS)
+
+    def row(cells):
+        r = nodes.row()
+        for c in cells:
+            r += nodes.entry("", nodes.paragraph(text=str(c)))
+        return r
+
+    head, body = nodes.thead(), nodes.tbody()
+    head += row(COLUMNS)
+    for rec in records:
+        body += row(rec.get(c, "") for c in COLUMNS)
+    group += head
+    group += body
+    return table
+
+
+class BenchmarkResults(SphinxDirective):
+    """One section per results file: a table of its records and the commands behind them."""
+
+    def run(self):
+        out = []
+        files = sorted(RESULTS.glob("*.json"))
+        for path in files:
+            self.env.note_dependency(str(path))
+            records = json.loads(path.read_text())
+            section = nodes.rubric(text=f"{path.stem} (benchmarks/results/{path.name})")
+            commands = sorted({r["command"] for r in records})
+            out += [section, _table(records), nodes.paragraph(text="Reproduce with:")]
+            out += [nodes.literal_block(text="\n".join(commands), language="bash")]
+        if not files:
+            out.append(nodes.paragraph(text="No benchmark results yet: run make bench."))
+        return out
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -22,6 +84,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    app.add_directive("benchmark-results", BenchmarkResults)
     app.add_js_file("genedu-widgets.js", priority=400)  # before the widget manager (500)
     app.connect("html-page-context", _dedupe_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
