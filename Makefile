@@ -7,6 +7,9 @@ BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 VENDOR := book/_static/vendor
 BOOK_FLAGS := --warningiserror --keep-going
+# Notebook kernels must draw inline: a MPLBACKEND=Agg from the shell would silently drop
+# every figure from the book (the unit tests pick their own backend in conftest.py).
+unexport MPLBACKEND
 # `make book` uses the quick budgets (about 15 minutes for the whole book on 2 cores) and
 # the shipped reference checkpoints for showcase figures; `make book FULL=1` trains for real.
 ifeq ($(FULL),1)
