@@ -53,8 +53,8 @@ class DataError(ValueError):
 
     @property
     def reason(self) -> str:
-        """The message's first line, for a one-line summary."""
-        return str(self).splitlines()[0]
+        """The message's first line, for a one-line summary (its details follow a colon)."""
+        return str(self).splitlines()[0].rstrip(":")
 
 
 class CorruptFileError(DataError):

@@ -277,6 +277,7 @@ def test_failed_download_falls_back_with_the_reason(http_server, monkeypatch, ca
 
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 and "digits" in lines[0] and "could not download" in lines[0]
+    assert "mirrors;" in lines[0] or "mirrors)" in lines[0]  # the summary, not a dangling colon
     assert ds.name == "digits" and ds.shape == (1, 8, 8)
 
 
