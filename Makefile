@@ -66,7 +66,7 @@ unit: setup
 	@$(call stage,2/5 unit tests,GENEDU_QUICK=1 $(BIN)/python -m pytest -q -m "not browser")
 
 notebooks: setup
-	@$(call stage,3/5 notebooks (nbval; quick budgets),GENEDU_QUICK=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env notebooks/)
+	@$(call stage,3/5 notebooks (nbval; quick budgets),GENEDU_QUICK=1 $(BIN)/python -m pytest -q --nbval-lax --nbval-current-env --nbval-cell-timeout=300 notebooks/)
 
 book-check: setup
 	@rm -rf _build/html _build/.doctrees
