@@ -1,0 +1,78 @@
+"""How long each chapter takes to run, top to bottom, in quick and in full mode.
+
+    python benchmarks/notebooks.py                      # every chapter, both modes
+    python benchmarks/notebooks.py --modes full 01      # chapters whose name starts with 01
+
+Each chapter states its full-mode time on 2 CPU cores; this script is where that
+figure comes from. A chapter runs in a fresh kernel as the book build runs it (one
+nbclient session for the whole notebook), with the data found through GENEDU_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+import nbformat
+from common import record, setup, write
+from nbclient import NotebookClient
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def run(path: Path, quick: bool, timeout: int) -> float:
+    """Execute one notebook in a fresh kernel; return its wall-clock seconds."""
+    env = dict(os.environ)
+    env.pop("MPLBACKEND", None)
+    env.pop("GENEDU_QUICK", None)
+    if quick:
+        env["GENEDU_QUICK"] = "1"
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    start = time.perf_counter()
+    client.execute(env=env)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("prefixes", nargs="*", help="only notebooks whose name starts so")
+    parser.add_argument("--modes", nargs="+", choices=("quick", "full"), default=["quick", "full"])
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    args = parser.parse_args()
+    setup(threads=2)
+    paths = [
+        p
+        for p in sorted(NOTEBOOKS.glob("*.ipynb"))
+        if not args.prefixes or any(p.name.startswith(x) for x in args.prefixes)
+    ]
+    if not paths:
+        parser.error(f"no notebook in {NOTEBOOKS.name}/ starts with {args.prefixes}")
+    rows = []
+    for path in paths:
+        for mode in args.modes:
+            print(f"running {path.name} ({mode}) ...", flush=True)
+            seconds = run(path, quick=mode == "quick", timeout=args.timeout)
+            rows.append(
+                record(
+                    path.stem,
+                    "staged data" if os.environ.get("GENEDU_DATA_DIR") else "downloaded data",
+                    f"{mode}_run",
+                    seconds,
+                    "s",
+                    seconds,
+                    threads=os.cpu_count(),
+                )
+            )
+    write("notebooks", rows)
+
+
+if __name__ == "__main__":
+    main()
