@@ -19,25 +19,22 @@ from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-COLUMNS = (
-    "model",
-    "dataset",
-    "metric",
-    "value",
-    "unit",
-    "wall_seconds",
-    "device",
-    "threads",
-    "torch",
-    "date",
-)
+# What each row shows; the machine, thread count, torch and date go under the table,
+# once per distinct setting, so that the table fits the page.
+COLUMNS = {
+    "model": lambda r: r["model"],
+    "dataset": lambda r: r["dataset"],
+    "metric": lambda r: r["metric"],
+    "value": lambda r: f"{r['value']:g} {r['unit']}",
+    "time (s)": lambda r: f"{r['wall_seconds']:g}",
+}
 
 
 def _table(records: list[dict]) -> nodes.table:
     table = nodes.table(classes=["benchmark-results"])
     group = nodes.tgroup(cols=len(COLUMNS))
     table += group
-    group.extend(nodes.colspec(colwidth=1) for _ in COLUMNS)
+    group.extend(nodes.colspec(colwidth=w) for w in (3, 3, 2, 2, 1))
 
     def row(cells):
         r = nodes.row()
@@ -48,10 +45,14 @@ def _table(records: list[dict]) -> nodes.table:
     head, body = nodes.thead(), nodes.tbody()
     head += row(COLUMNS)
     for rec in records:
-        body += row(rec.get(c, "") for c in COLUMNS)
+        body += row(cell(rec) for cell in COLUMNS.values())
     group += head
     group += body
     return table
+
+
+def _setting(r: dict) -> str:
+    return f"{r['device']}, {r['threads']} threads, torch {r['torch']}, measured {r['date']}"
 
 
 class BenchmarkResults(SphinxDirective):
@@ -65,7 +66,9 @@ class BenchmarkResults(SphinxDirective):
             records = json.loads(path.read_text())
             section = nodes.rubric(text=f"{path.stem} (benchmarks/results/{path.name})")
             commands = sorted({r["command"] for r in records})
-            out += [section, _table(records), nodes.paragraph(text="Reproduce with:")]
+            settings = "; ".join(sorted({_setting(r) for r in records}))
+            out += [section, _table(records), nodes.paragraph(text=f"Machine: {settings}.")]
+            out += [nodes.paragraph(text="Reproduce with:")]
             out += [nodes.literal_block(text="\n".join(commands), language="bash")]
         if not files:
             out.append(nodes.paragraph(text="No benchmark results yet: run make bench."))
