@@ -17,11 +17,17 @@ ifeq ($(FULL),1)
 else
   QUICK := GENEDU_QUICK=1
 endif
-# `make book HIDE_SOLUTIONS=1` builds an instructor's copy with every solution left out.
+# `make book HIDE_SOLUTIONS=1` builds a students' copy, every solution left out, into
+# _build/students/_build/html (book/_ext/genedu_book.py reads GENEDU_HIDE_SOLUTIONS).
+STUDENTS := _build/students
 ifeq ($(HIDE_SOLUTIONS),1)
-  BOOK_CONFIG := --config _build/_config_hidden.yml
+  BOOK_OUT := GENEDU_HIDE_SOLUTIONS=1
+  BOOK_PATH := --path-output $(STUDENTS)
+  BOOK_HTML := $(STUDENTS)/_build/html
 else
-  BOOK_CONFIG :=
+  BOOK_OUT :=
+  BOOK_PATH :=
+  BOOK_HTML := _build/html
 endif
 # Run one stage: say what it is, run it, say how long it took.
 stage = echo "==> $(1)"; t0=$$(date +%s); $(2); rc=$$?; echo "<== $(1): $$(( $$(date +%s) - t0 )) s"; [ $$rc -eq 0 ]
@@ -54,10 +60,8 @@ $(VENDOR)/.installed: package.json package-lock.json
 	touch $@
 
 book: setup
-	@mkdir -p _build
-	@if [ "$(HIDE_SOLUTIONS)" = 1 ]; then sed 's/hide_solutions: false/hide_solutions: true/' _config.yml > _build/_config_hidden.yml; fi
-	@$(call stage,book build ($(if $(QUICK),quick,full) budgets),$(QUICK) $(BIN)/jupyter-book build . $(BOOK_FLAGS) $(BOOK_CONFIG))
-	@echo "open _build/html/index.html"
+	@$(call stage,book build ($(if $(QUICK),quick,full) budgets),$(QUICK) $(BOOK_OUT) $(BIN)/jupyter-book build . $(BOOK_FLAGS) $(BOOK_PATH))
+	@echo "open $(BOOK_HTML)/index.html"
 
 lint: setup
 	@$(call stage,1/5 ruff (lint and format),$(BIN)/ruff check . && $(BIN)/ruff format --check .)
@@ -70,7 +74,8 @@ notebooks: setup
 
 book-check: setup
 	@rm -rf _build/html _build/.doctrees
-	@$(call stage,4/5 book build (quick budgets; warnings are errors),GENEDU_QUICK=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS))
+	@rm -rf $(STUDENTS)
+	@$(call stage,4/5 book build (quick budgets; warnings are errors; then the students' copy),GENEDU_QUICK=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) && GENEDU_QUICK=1 GENEDU_HIDE_SOLUTIONS=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) --path-output $(STUDENTS))
 
 browser: setup
 	@$(call stage,5/5 browser check of _build/html (Debian chromium via Playwright),$(BIN)/python -m pytest -q -m browser tests/test_browser.py)

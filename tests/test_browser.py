@@ -145,3 +145,24 @@ def test_page(server, browser, path, is_chapter):
     assert not real_errors, f"{path}: console errors: {real_errors}"
     assert not outside, f"{path}: requests left 127.0.0.1 (the book must work offline): {outside}"
     page.close()
+
+
+STUDENTS_HTML = ROOT / "_build" / "students" / "_build" / "html"
+
+
+@pytest.mark.parametrize("path", [p for p, is_chapter in _pages() if is_chapter])
+def test_students_copy_keeps_exercises_and_leaves_out_solutions(path):
+    """`make book HIDE_SOLUTIONS=1` (built by `make book-check`): what students get."""
+    full, students = HTML / path, STUDENTS_HTML / path
+    if not students.is_file():
+        pytest.fail(f"{students.relative_to(ROOT)} is missing: run make book-check")
+    full_html, students_html = full.read_text(), students.read_text()
+    exercise = re.compile(r'class="exercise[ "][^"]*admonition')
+    solution = re.compile(r'class="solution[ "][^"]*admonition')
+    n_exercises = len(exercise.findall(full_html))
+    assert n_exercises >= 3, f"{path}: expected exercises in the full book"
+    assert len(exercise.findall(students_html)) == n_exercises, (
+        f"{path}: the students' copy lost exercises"
+    )
+    assert solution.search(full_html), f"{path}: the full book has no solutions"
+    assert not solution.search(students_html), f"{path}: the students' copy still shows solutions"

@@ -6,6 +6,9 @@
 * sphinx-thebe registers its inline configuration script once per read of the sources,
   so pages can carry it twice ("Identifier 'THEBE_JS_URL' has already been declared"):
   drop exact duplicate scripts from each page.
+* ``GENEDU_HIDE_SOLUTIONS=1`` (what ``make book HIDE_SOLUTIONS=1`` sets) turns on
+  sphinx-exercise's ``hide_solutions``: a copy of the book for students, every
+  solution left out, built from the same _config.yml.
 * The widget manager typesets widget labels with MathJax 2's `MathJax.Hub.Queue`; the
   book uses MathJax 3, which has no Hub. `genedu-widgets.js` maps that call to MathJax 3.
 """
@@ -13,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from docutils import nodes
@@ -86,7 +90,13 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
     context["script_files"][:] = unique  # in place: later handlers add to this same list
 
 
+def _hide_solutions(app, config):
+    if os.environ.get("GENEDU_HIDE_SOLUTIONS") == "1":
+        config.hide_solutions = True
+
+
 def setup(app):
+    app.connect("config-inited", _hide_solutions)
     app.add_directive("benchmark-results", BenchmarkResults)
     app.add_js_file("genedu-widgets.js", priority=400)  # before the widget manager (500)
     app.connect("html-page-context", _dedupe_scripts, priority=100)
