@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -19,7 +20,10 @@ import nbformat
 from common import record, setup, write
 from nbclient import NotebookClient
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import kernel_wakeup  # noqa: E402
 
 
 def run(path: Path, quick: bool, timeout: int) -> float:
@@ -48,6 +52,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     args = parser.parse_args()
     setup(threads=2)
+    kernel_wakeup.install()
     paths = [
         p
         for p in sorted(NOTEBOOKS.glob("*.ipynb"))

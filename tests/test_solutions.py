@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -17,6 +18,9 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_ext"))
+import kernel_wakeup  # noqa: E402  (a lost wake-up must not hang this test)
+
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 # A solution directive's body: from its opening fence to the closing fence of the same length.
 SOLUTION = re.compile(r"^(`{3,})\{solution\}(.*?)^\1[ \t]*$", re.S | re.M)
@@ -73,6 +77,7 @@ def test_solutions_run_and_pass_their_checkers(path, monkeypatch):
     monkeypatch.setenv("GENEDU_QUICK", "1")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     monkeypatch.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    kernel_wakeup.install()
     client = NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     )

@@ -9,6 +9,8 @@
 * ``GENEDU_HIDE_SOLUTIONS=1`` (what ``make book HIDE_SOLUTIONS=1`` sets) turns on
   sphinx-exercise's ``hide_solutions``: a copy of the book for students, every
   solution left out, built from the same _config.yml.
+* Notebook runs during the build use ``kernel_wakeup`` so that a missed wake-up in
+  jupyter_client cannot hang the build (see that module).
 * The widget manager typesets widget labels with MathJax 2's `MathJax.Hub.Queue`; the
   book uses MathJax 3, which has no Hub. `genedu-widgets.js` maps that call to MathJax 3.
 """
@@ -19,6 +21,7 @@ import json
 import os
 from pathlib import Path
 
+import kernel_wakeup
 from docutils import nodes
 from sphinx.util.docutils import SphinxDirective
 
@@ -96,6 +99,7 @@ def _hide_solutions(app, config):
 
 
 def setup(app):
+    kernel_wakeup.install()
     app.connect("config-inited", _hide_solutions)
     app.add_directive("benchmark-results", BenchmarkResults)
     app.add_js_file("genedu-widgets.js", priority=400)  # before the widget manager (500)
