@@ -10,7 +10,7 @@ BOOK_FLAGS := --warningiserror --keep-going
 # Notebook kernels must draw inline: a MPLBACKEND=Agg from the shell would silently drop
 # every figure from the book (the unit tests pick their own backend in conftest.py).
 unexport MPLBACKEND
-# `make book` uses the quick budgets (about 15 minutes for the whole book on 2 cores) and
+# `make book` uses the quick budgets (seconds per chapter on 2 cores) and
 # the shipped reference checkpoints for showcase figures; `make book FULL=1` trains for real.
 ifeq ($(FULL),1)
   QUICK :=
