@@ -41,7 +41,7 @@ def test_sliced_get_msg_waits_past_a_slice_and_honours_timeouts(monkeypatch):
             start = time.monotonic()
             with pytest.raises(Empty):
                 await channel.get_msg(timeout=0.35)
-            assert 0.3 <= time.monotonic() - start < 1.0  # the timeout, not a slice
+            assert 0.3 <= time.monotonic() - start < 2.0  # the timeout, not the first slice
 
             async def send_later():
                 await asyncio.sleep(0.45)  # several slices go by first
