@@ -45,7 +45,7 @@ class VAEConfig:
 
     shape: tuple[int, int, int] = (1, 28, 28)  # C, H, W of the data
     latent_dim: int = 32
-    hidden: int = 64  # conv: channels of the first layer (doubled once); mlp: hidden units
+    hidden: int = 32  # conv: channels of the first layer (doubled once); mlp: hidden units
     likelihood: str = "bernoulli"
     architecture: str = "conv"
     beta: float = 1.0  # weight on the KL in the training loss (β-VAE); 1 is the true ELBO
@@ -100,18 +100,16 @@ class VAE(nn.Module):
             self.padded = (4 * math.ceil(h / 4), 4 * math.ceil(w / 4))
             h4, w4 = self.padded[0] // 4, self.padded[1] // 4
             self.encoder = nn.Sequential(
-                nn.Conv2d(c, d, 3, padding=1), nn.GELU(),  # (N, d, H, W)
-                nn.Conv2d(d, 2 * d, 4, stride=2, padding=1), nn.GELU(),  # (N, 2d, H/2, W/2)
-                nn.Conv2d(2 * d, 2 * d, 4, stride=2, padding=1), nn.GELU(),  # (N, 2d, H/4, W/4)
+                nn.Conv2d(c, d, 4, stride=2, padding=1), nn.ReLU(),  # (N, d, H/2, W/2)
+                nn.Conv2d(d, 2 * d, 4, stride=2, padding=1), nn.ReLU(),  # (N, 2d, H/4, W/4)
                 nn.Flatten(),
             )  # fmt: skip
             features = 2 * d * h4 * w4
             self.decoder = nn.Sequential(
-                nn.Linear(config.latent_dim + y_dim, features), nn.GELU(),
+                nn.Linear(config.latent_dim + y_dim, features), nn.ReLU(),
                 nn.Unflatten(1, (2 * d, h4, w4)),
-                nn.ConvTranspose2d(2 * d, 2 * d, 4, stride=2, padding=1), nn.GELU(),
-                nn.ConvTranspose2d(2 * d, d, 4, stride=2, padding=1), nn.GELU(),
-                nn.Conv2d(d, c, 3, padding=1),  # (N, C, H, W) logits or means before sigmoid
+                nn.ConvTranspose2d(2 * d, d, 4, stride=2, padding=1), nn.ReLU(),  # (N, d, H/2, W/2)
+                nn.ConvTranspose2d(d, c, 4, stride=2, padding=1),  # (N, C, H, W): logits or means
             )  # fmt: skip
         else:
             self.padded = (h, w)

@@ -113,6 +113,26 @@ def test_train_sample_eval(tmp_path, capsys):
     assert nll == pytest.approx(meta["metrics"]["test_nll_nats"], abs=2e-3)
 
 
+def test_train_vae_then_sample(tmp_path, capsys):
+    ckpt = tmp_path / "v"
+    argv = "train vae --data mnist5k --steps 20 --hidden 4 --latent 2 --batch-size 32 --out"
+    code, out, err = run_cli(capsys, *argv.split(), str(ckpt))
+    assert code == 0, err
+    assert "test -ELBO" in out and f"saved {ckpt}.safetensors" in out
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["config"]["likelihood"] == "bernoulli" and meta["config"]["latent_dim"] == 2
+    m = meta["metrics"]
+    # the IWAE bound is tighter than the ELBO, and both are real numbers of nats
+    assert 50 < m["test_nll_iwae100_first1000_nats"] <= m["test_neg_elbo_nats"] + 1 < 700
+    assert meta["command"].startswith("genedu train vae --data mnist5k")
+    assert not (tmp_path / "v-training.json").exists()  # the resumable state is cleaned up
+
+    png = tmp_path / "s.png"
+    code, _, err = run_cli(capsys, "sample", str(ckpt), "--n", "8", "--out", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_unknown_dataset_exits_2_with_a_message(tmp_path, capsys):
     code, out, err = run_cli(
         capsys, "train", "mixture", "--data", "no-such-set", "--out", str(tmp_path / "m")

@@ -77,7 +77,7 @@ def test_iwae_with_one_sample_equals_the_elbo_in_expectation(trained):
 def test_iwae_bound_rises_with_k(trained):
     model, x = trained
     bounds = [model.log_prob(x, k=k, generator=g(1)).mean().item() for k in (1, 10, 100)]
-    assert bounds[0] < bounds[1] < bounds[2] and bounds[2] - bounds[0] > 0.3, bounds
+    assert bounds[0] < bounds[1] < bounds[2] and bounds[2] - bounds[0] > 0.1, bounds
     assert all(b < 0 for b in bounds)  # a log-probability of binary data
 
 
