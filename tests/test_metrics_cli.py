@@ -132,6 +132,13 @@ def test_train_vae_then_sample(tmp_path, capsys):
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # eval measures as train did (same seed, same binarisation): the same numbers,
+    # up to the float16 the checkpoint is stored in
+    code, out, err = run_cli(capsys, "eval", str(ckpt), "--data", "mnist5k")
+    assert code == 0, err
+    neg_elbo = float(re.search(r"-ELBO ([\d.]+) nats", out).group(1))
+    assert neg_elbo == pytest.approx(m["test_neg_elbo_nats"], abs=0.5)
+
 
 def test_unknown_dataset_exits_2_with_a_message(tmp_path, capsys):
     code, out, err = run_cli(
