@@ -71,3 +71,97 @@ def bits_per_dim(fn: Callable[[float, int], float]) -> bool:
     return _verdict(
         ok, "bits_per_dim", "divide by the number of dimensions and by ln 2 (nats to bits)"
     )
+
+
+def _close(result, expected: torch.Tensor, name: str, hint: str, atol: float = 1e-4) -> bool:
+    """The verdict for a function that should return `expected`: shape first, then values."""
+    if not isinstance(result, torch.Tensor) or result.shape != expected.shape:
+        got = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
+        return _verdict(False, name, f"return a tensor of shape {tuple(expected.shape)}, not {got}")
+    return _verdict(torch.allclose(result.double(), expected.double(), atol=atol), name, hint)
+
+
+def gaussian_kl_between(fn: Callable[..., torch.Tensor]) -> bool:
+    """Check fn(mu_q, logvar_q, mu_p, logvar_p) -> KL(q || p) per row, in nats, shape (N,)."""
+    from torch.distributions import Normal, kl_divergence
+
+    g = torch.Generator().manual_seed(2)
+    mu_q, lv_q, mu_p, lv_p = (torch.randn(5, 3, generator=g) for _ in range(4))
+    result = fn(mu_q, lv_q, mu_p, lv_p)
+    if not _attempted(result, "gaussian_kl_between"):
+        return False
+    q, p = Normal(mu_q, (0.5 * lv_q).exp()), Normal(mu_p, (0.5 * lv_p).exp())
+    expected = kl_divergence(q, p).sum(-1)
+    return _close(
+        result,
+        expected,
+        "gaussian_kl_between",
+        "per dimension ½[log σp² − log σq² + (σq² + (μq − μp)²)/σp² − 1], summed over the row",
+    )
+
+
+def log_mean_exp(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(log_w) -> log((1/k) Σ_i exp(log_w[:, i])) per row, stably, shape (N,)."""
+    g = torch.Generator().manual_seed(3)
+    log_w = torch.randn(4, 10, generator=g) * 3 - 100.0
+    result = fn(log_w)
+    if not _attempted(result, "log_mean_exp"):
+        return False
+    expected = torch.logsumexp(log_w, 1) - math.log(log_w.shape[1])
+    if not _close(result, expected, "log_mean_exp", "log of the mean of exp, per row"):
+        return False
+    tiny = fn(torch.full((2, 5), -1000.0))  # exp(-1000) is 0 in floating point
+    return _verdict(
+        isinstance(tiny, torch.Tensor) and bool(torch.allclose(tiny, torch.full((2,), -1000.0))),
+        "log_mean_exp on log-weights of -1000",
+        "subtract the row's maximum before exp and add it back after the log (logsumexp)",
+    )
+
+
+def active_units(fn: Callable[[torch.Tensor], int]) -> bool:
+    """Check fn(mu) -> how many latent dimensions have Var_x[mu_j(x)] > 0.01 (Burda et al.)."""
+    g = torch.Generator().manual_seed(4)
+    scales = torch.tensor([1.0, 0.5, 0.2, 0.05, 0.01, 0.0])  # variances 1 .. 1e-4, and 0
+    mu = torch.randn(2000, 6, generator=g) * scales + torch.linspace(-2, 2, 6)
+    result = fn(mu)
+    if not _attempted(result, "active_units"):
+        return False
+    return _verdict(
+        int(result) == 3,
+        "active_units",
+        "the variance over the images (dimension 0) of each latent mean, compared with 0.01",
+    )
+
+
+def gaussian_log_likelihood(fn: Callable[..., torch.Tensor]) -> bool:
+    """Check fn(x, mean, log_sigma) -> Σ_pixels log N(x; mean, σ²) per image, shape (N,)."""
+    from torch.distributions import Normal
+
+    g = torch.Generator().manual_seed(5)
+    x, mean = torch.rand(3, 1, 4, 5, generator=g), torch.rand(3, 1, 4, 5, generator=g)
+    log_sigma = torch.tensor(-2.0)
+    result = fn(x, mean, log_sigma)
+    if not _attempted(result, "gaussian_log_likelihood"):
+        return False
+    expected = Normal(mean, log_sigma.exp()).log_prob(x).flatten(1).sum(1)
+    return _close(
+        result,
+        expected,
+        "gaussian_log_likelihood",
+        "per pixel −½ log 2π − log σ − (x − mean)²/(2σ²), summed over each image",
+    )
+
+
+def discrete_bits_per_dim(fn: Callable[[float, int], float]) -> bool:
+    """Check fn(nll_nats, dims) -> bits/dim of 8-bit data from a density on pixels k/255."""
+    cases = [(-1000.0, 560), (0.0, 784), (250.0, 4096)]
+    results = [fn(nll, d) for nll, d in cases]
+    if not _attempted(results[0], "discrete_bits_per_dim"):
+        return False
+    expected = [_bits_per_dim(nll + d * math.log(255), d) for nll, d in cases]
+    ok = all(abs(float(r) - e) < 1e-6 for r, e in zip(results, expected, strict=True))
+    return _verdict(
+        ok,
+        "discrete_bits_per_dim",
+        "a level's bin of width 1/255 holds about density × 1/255: add D·ln 255 nats, then convert",
+    )

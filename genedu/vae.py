@@ -187,6 +187,19 @@ class VAE(nn.Module):
             )
         return torch.sigmoid(self._decode(z, self._labels(y, len(z))))
 
+    def log_likelihood(
+        self, x: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """log p(x | z) per example (N,), in nats, for images x (N, C, H, W) and codes z
+        (N, latent_dim): the first term of the ELBO, one z per image."""
+        self._check(x, "log_likelihood")
+        if z.shape != (len(x), self.config.latent_dim):
+            raise ValueError(
+                f"log_likelihood: expected z of shape {len(x)}×{self.config.latent_dim} "
+                f"(one code per image), got {tuple(z.shape)}"
+            )
+        return self._log_likelihood(x, self._decode(z, self._labels(y, len(x))))
+
     def _log_likelihood(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """log p(x | z) per example, in nats, from the decoder's raw output."""
         if self.config.likelihood == "bernoulli":

@@ -181,3 +181,81 @@ def density_2d(
     if title:
         ax.set_title(title)
     return fig
+
+
+def png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
+    """One C×H×W image (uint8, or float in [0, 1]) as PNG bytes, each pixel `scale`×`scale`."""
+    import io
+
+    from PIL import Image
+
+    if scale < 1:
+        raise ValueError(f"png_bytes: scale must be a positive integer, got {scale}")
+    x = _as_float_images(image, "png_bytes")[0]
+    pixels = (x * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    picture = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+    picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def latent_explorer(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    latent_dim: int,
+    *,
+    start: torch.Tensor | None = None,
+    lim: float = 3.0,
+    step: float = 0.05,
+    scale: int = 8,
+    labels: Sequence[str] | None = None,
+):
+    """An ipywidgets explorer: one slider per latent dimension, and the decoded image.
+
+    decode: maps codes (1, latent_dim) to images (1, C, H, W) in [0, 1], for example
+        ``vae.decode``. Moving a slider decodes again and redraws the picture.
+    start: the code the sliders start at (default: the origin, the prior's mean).
+    The picture is a PNG held by an Image widget, so a built book shows the starting
+    image even without a kernel; the sliders need a running one to move it.
+    Returns the widget.
+    """
+    import ipywidgets as widgets
+
+    if latent_dim < 1:
+        raise ValueError(f"latent_explorer: latent_dim must be >= 1, got {latent_dim}")
+    start = torch.zeros(latent_dim) if start is None else start.detach().flatten().cpu()
+    if start.numel() != latent_dim:
+        raise ValueError(
+            f"latent_explorer: start must hold {latent_dim} numbers, got {start.numel()}"
+        )
+    labels = list(labels) if labels is not None else [f"z[{i}]" for i in range(latent_dim)]
+    if len(labels) != latent_dim:
+        raise ValueError(f"latent_explorer: {latent_dim} labels expected, got {len(labels)}")
+    sliders = [
+        widgets.FloatSlider(
+            value=float(v), min=-lim, max=lim, step=step, description=label,
+            continuous_update=True, readout_format=".2f",
+        )
+        for v, label in zip(start.tolist(), labels, strict=True)
+    ]  # fmt: skip
+    picture = widgets.Image(format="png")
+    reset = widgets.Button(description="back to the start")
+
+    def code() -> torch.Tensor:
+        return torch.tensor([[s.value for s in sliders]], dtype=torch.float32)
+
+    def redraw(_=None) -> None:
+        with torch.no_grad():
+            picture.value = png_bytes(decode(code())[0], scale)
+
+    def back(_=None) -> None:
+        for s, v in zip(sliders, start.tolist(), strict=True):
+            s.value = float(v)
+
+    for s in sliders:
+        s.observe(redraw, names="value")
+    reset.on_click(back)
+    redraw()
+    explorer = widgets.HBox([widgets.VBox([*sliders, reset]), picture])
+    explorer.code = code  # the current code, for a cell that wants to reuse it
+    return explorer

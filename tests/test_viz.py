@@ -6,6 +6,7 @@ import math
 
 import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -173,3 +174,45 @@ def test_density_2d_with_a_torch_distribution():
     assert (grid[col].item(), grid[row].item()) == pytest.approx((1.0, -0.5), abs=0.11)
     with pytest.raises(ValueError, match=r"samples must be \(n, 2\)"):
         viz.density_2d(gaussian.log_prob, samples=torch.zeros(5, 3), resolution=5)
+
+
+# --------------------------------------------------------------------------- explorer
+
+
+def test_png_bytes_round_trips_pixels_and_scales():
+    import io
+
+    from PIL import Image
+
+    image = torch.tensor([[[0.0, 1.0, 0.5], [1.0, 0.0, 0.25]]])  # 1×2×3
+    png = viz.png_bytes(image, scale=4)
+    picture = np.array(Image.open(io.BytesIO(png)))
+    assert picture.shape == (8, 12)
+    assert picture[0, 0] == 0 and picture[0, 4] == 255 and picture[4, 0] == 255
+    assert picture[7, 11] == round(0.25 * 255)
+    with pytest.raises(ValueError, match="scale"):
+        viz.png_bytes(image, scale=0)
+
+
+def test_latent_explorer_redraws_when_a_slider_moves():
+    decoder = torch.nn.Linear(3, 12)
+    decode = lambda z: torch.sigmoid(decoder(z)).view(-1, 1, 3, 4)  # noqa: E731
+    explorer = viz.latent_explorer(decode, 3, start=torch.tensor([0.5, 0.0, -1.0]), scale=2)
+    sliders = [w for w in explorer.children[0].children if hasattr(w, "min")]
+    picture = explorer.children[1]
+    assert [s.value for s in sliders] == [0.5, 0.0, -1.0]
+    assert torch.equal(explorer.code(), torch.tensor([[0.5, 0.0, -1.0]]))
+    first = picture.value
+    assert first == viz.png_bytes(decode(explorer.code())[0].detach(), 2)
+    sliders[1].value = 2.0
+    assert picture.value != first
+    assert picture.value == viz.png_bytes(decode(explorer.code())[0].detach(), 2)
+    explorer.children[0].children[-1].click()  # back to the start
+    assert picture.value == first
+
+
+def test_latent_explorer_refuses_a_start_of_the_wrong_size():
+    with pytest.raises(ValueError, match="start must hold 4 numbers, got 3"):
+        viz.latent_explorer(lambda z: z, 4, start=torch.zeros(3))
+    with pytest.raises(ValueError, match="latent_dim must be >= 1"):
+        viz.latent_explorer(lambda z: z, 0)

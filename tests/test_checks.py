@@ -1,0 +1,81 @@
+"""The exercise checkers: a right answer passes, a wrong one fails, None is 'not yet'."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from genedu import checks
+from genedu.vae import gaussian_kl
+
+
+def kl_between(mu_q, lv_q, mu_p, lv_p):
+    return 0.5 * ((lv_q - lv_p).exp() + (mu_q - mu_p) ** 2 / lv_p.exp() - 1 - lv_q + lv_p).sum(-1)
+
+
+def gauss_ll(x, mean, log_sigma):
+    z = (x - mean) / log_sigma.exp()
+    return (-0.5 * math.log(2 * math.pi) - log_sigma - 0.5 * z**2).flatten(1).sum(1)
+
+
+CASES = {
+    "bernoulli_log_prob": (
+        lambda x, mu: (x * mu.log() + (1 - x) * (1 - mu).log()).flatten(1).sum(1),
+        [
+            lambda x, mu: (x * mu.log()).flatten(1).sum(1),  # forgets the off pixels
+            lambda x, mu: (x * mu.log() + (1 - x) * (1 - mu).log()).sum(),  # one number
+        ],
+    ),
+    "bits_per_dim": (
+        lambda nll, d: nll / (d * math.log(2)),
+        [lambda nll, d: nll / d, lambda nll, d: nll / (d * math.log(10))],
+    ),
+    "gaussian_kl_between": (
+        kl_between,
+        [
+            lambda mu_q, lv_q, mu_p, lv_p: gaussian_kl(mu_q, lv_q),  # ignores the prior
+            lambda *a: kl_between(*a[2:], *a[:2]),  # KL(p || q): the wrong direction
+        ],
+    ),
+    "log_mean_exp": (
+        lambda lw: torch.logsumexp(lw, 1) - math.log(lw.shape[1]),
+        [
+            lambda lw: lw.exp().mean(1).log(),  # underflows at -1000
+            lambda lw: torch.logsumexp(lw, 1),  # a sum, not a mean
+        ],
+    ),
+    "active_units": (
+        lambda mu: int((mu.var(0) > 0.01).sum()),
+        [lambda mu: int((mu.abs().mean(0) > 0.01).sum()), lambda mu: mu.shape[1]],
+    ),
+    "gaussian_log_likelihood": (
+        gauss_ll,
+        [
+            lambda x, m, ls: -((x - m) ** 2).flatten(1).sum(1),  # squared error only
+            lambda x, m, ls: gauss_ll(x, m, ls).mean(),  # one number, not one per image
+        ],
+    ),
+    "discrete_bits_per_dim": (
+        lambda nll, d: (nll + d * math.log(255)) / (d * math.log(2)),
+        [lambda nll, d: nll / (d * math.log(2)), lambda nll, d: (nll + math.log(255)) / d],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_checker_accepts_a_right_answer_and_rejects_wrong_ones(name, capsys):
+    checker = getattr(checks, name)
+    right, wrongs = CASES[name]
+    assert checker(right) is True, capsys.readouterr().out
+    assert "✓" in capsys.readouterr().out
+    for wrong in wrongs:
+        assert checker(wrong) is False
+        assert "✗" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_checker_counts_none_as_not_attempted(name, capsys):
+    assert getattr(checks, name)(lambda *args: None) is False
+    assert "not attempted yet" in capsys.readouterr().out
