@@ -4,7 +4,7 @@
     genedu data fetch mnist          download (or find) and verify
     genedu data verify               check the checksum of every present file
     genedu train mixture --data mnist --out runs/mixture-mnist
-    genedu train vae --data mnist --steps 14000 --out runs/vae-mnist
+    genedu train vae --data mnist --steps 20000 --out runs/vae-mnist
     genedu sample mixture-mnist --n 64 --out samples.png
     genedu eval mixture-mnist --data mnist
 
@@ -98,6 +98,7 @@ def _train_vae(args):
         likelihood=likelihood,
         architecture=args.architecture,
         beta=args.beta,
+        min_sigma=args.min_sigma,
     )
     model = VAE(config)
     # Bernoulli: a fresh binarisation of every batch (dynamic binarisation);
@@ -212,6 +213,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
     t.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None)
     t.add_argument("--beta", type=float, default=1.0, help="VAE weight on the KL")
+    t.add_argument(
+        "--min-sigma", type=float, default=1e-3, help="Gaussian VAE: floor on the decoder's scale"
+    )
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--seed", type=int, default=0)

@@ -36,7 +36,6 @@ from torch import nn
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("conv", "mlp")
-MIN_LOG_SIGMA = math.log(1e-3)  # the Gaussian decoder's scale never drops below 0.001
 
 
 @dataclass(frozen=True)
@@ -50,6 +49,9 @@ class VAEConfig:
     architecture: str = "conv"
     beta: float = 1.0  # weight on the KL in the training loss (β-VAE); 1 is the true ELBO
     num_classes: int = 0
+    # gaussian: the decoder's learned scale never drops below this. Left near 0, σ can
+    # shrink until the codes become points and prior samples fall between them.
+    min_sigma: float = 1e-3
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
@@ -62,6 +64,8 @@ class VAEConfig:
             raise ValueError(f"shape must be (C, H, W), got {self.shape}")
         if self.latent_dim < 1 or self.hidden < 1 or self.beta < 0 or self.num_classes < 0:
             raise ValueError(f"latent_dim, hidden >= 1 and beta, num_classes >= 0: {self}")
+        if not self.min_sigma > 0:
+            raise ValueError(f"min_sigma must be > 0, got {self.min_sigma}")
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -204,7 +208,7 @@ class VAE(nn.Module):
         """log p(x | z) per example, in nats, from the decoder's raw output."""
         if self.config.likelihood == "bernoulli":
             return -F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
-        log_sigma = self.log_sigma.clamp(min=MIN_LOG_SIGMA).view(1, -1, 1, 1)
+        log_sigma = self.log_sigma.clamp(min=math.log(self.config.min_sigma)).view(1, -1, 1, 1)
         mean = torch.sigmoid(out)
         log_density = (
             -0.5 * math.log(2 * math.pi) - log_sigma - 0.5 * ((x - mean) / log_sigma.exp()) ** 2

@@ -177,3 +177,57 @@ def test_fit_with_dynamic_binarisation_lowers_the_loss():
     first, last = history.logs["neg_elbo"][:10], history.logs["neg_elbo"][-10:]
     assert sum(last) / 10 < sum(first) / 10 - 5
     assert math.isfinite(last[-1])
+
+
+def test_log_likelihood_is_the_first_term_of_the_elbo():
+    model = VAE(TINY)
+    x = binary(5)
+    mu, logvar = model.encode(x)
+    z = reparameterize(mu, logvar, g(3))
+    by_hand = model.log_likelihood(x, z) - gaussian_kl(mu, logvar)
+    torch.testing.assert_close(by_hand, model.elbo(x, generator=g(3)))
+    # Bernoulli: the decoder's probabilities scored pixel by pixel
+    probs = model.decode(z)
+    expected = torch.distributions.Bernoulli(probs=probs).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(model.log_likelihood(x, z), expected, atol=1e-4, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"expected z of shape 5×4"):
+        model.log_likelihood(x, z[:3])
+
+
+# --------------------------------------------------------------------------- shipped models
+
+
+def test_shipped_vae_mnist_meets_its_likelihood_goal(shared_data):
+    """Issue 3's definition of done: IWAE (k=100) NLL on 1,000 test digits <= 91 nats."""
+    model = hub.load("vae-mnist")
+    test = data.load("mnist", "test").images[:1000]
+    x = data.binarize(test, generator=g(0))
+    nll = -model.log_prob(x, k=100, generator=g(0)).mean().item()
+    assert nll <= 91.0, nll
+    assert model.config.likelihood == "bernoulli" and not model.training
+
+
+def test_shipped_vae_checkpoints_say_how_they_were_made():
+    rows = {r["name"]: r for r in hub.list()}
+    for name, data_name in [("vae-mnist", "mnist"), ("vae-frey", "frey")]:
+        assert rows[name]["command"].startswith(f"genedu train vae --data {data_name}")
+        assert {"test_neg_elbo_nats", "test_nll_iwae100_first1000_nats"} <= set(
+            rows[name]["metrics"]
+        )
+    faces = hub.load("vae-frey")
+    assert faces.config.shape == (1, 28, 20) and faces.config.likelihood == "gaussian"
+    samples = faces.sample(4, generator=g(0))
+    assert samples.shape == (4, 1, 28, 20) and 0 <= samples.min() <= samples.max() <= 1
+
+
+def test_gaussian_scale_is_floored_at_min_sigma():
+    config = VAEConfig(shape=(1, 6, 5), latent_dim=3, hidden=4, likelihood="gaussian")
+    floored = VAE(VAEConfig(**{**config.__dict__, "min_sigma": 0.1}))
+    x = torch.rand(4, 1, 6, 5, generator=g(0))
+    out = torch.randn(4, 1, 6, 5, generator=g(1))
+    with torch.no_grad():
+        floored.log_sigma.fill_(math.log(0.01))  # learned below the floor
+    expected = Normal(torch.sigmoid(out), 0.1).log_prob(x).flatten(1).sum(1)
+    torch.testing.assert_close(floored._log_likelihood(x, out), expected)
+    with pytest.raises(ValueError, match="min_sigma must be > 0"):
+        VAEConfig(likelihood="gaussian", min_sigma=0.0)
