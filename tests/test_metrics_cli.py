@@ -154,3 +154,15 @@ def test_unknown_dataset_exits_2_with_a_message(tmp_path, capsys):
 def test_unknown_checkpoint_exits_2(tmp_path, capsys):
     code, _, err = run_cli(capsys, "eval", str(tmp_path / "absent"), "--data", "mnist5k")
     assert code == 2 and "no checkpoint" in err
+
+
+def test_sample_a_shipped_vae_writes_a_png_grid(tmp_path, capsys):
+    from PIL import Image
+
+    png = tmp_path / "digits.png"
+    code, out, err = run_cli(capsys, "sample", "vae-mnist", "--n", "16", "--nrow", "4",
+                             "--out", str(png))  # fmt: skip
+    assert code == 0, err
+    assert f"wrote {png}" in out
+    picture = Image.open(png)
+    assert picture.format == "PNG" and picture.width > 100 and picture.height > 100
