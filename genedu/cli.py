@@ -86,7 +86,7 @@ def _train_mixture(args):
 
 def _train_vae(args):
     """A VAE on `--data`: Bernoulli on dynamically binarised digits, Gaussian on grey levels."""
-    from .vae import VAE, VAEConfig
+    from .vae import VAE, VAEConfig, mean_neg_elbo
 
     train.seed_everything(args.seed)
     images = data.load(args.data, "train", fallback=args.fallback).images
@@ -120,9 +120,8 @@ def _train_vae(args):
     g = torch.Generator().manual_seed(args.seed)
     x = data.binarize(test, generator=g) if likelihood == "bernoulli" else data.to_unit(test)
     model.eval()
-    with torch.no_grad():
-        elbo = torch.cat([model.elbo(b, generator=g) for b in x.split(1000)]).mean().item()
-        iwae = model.log_prob(x[:1000], k=100, generator=g).mean().item()
+    elbo = -mean_neg_elbo(model, x, generator=g)
+    iwae = model.log_prob(x[:1000], k=100, generator=g).mean().item()
     found = {
         "test_neg_elbo_nats": round(-elbo, 3),
         "test_nll_iwae100_first1000_nats": round(-iwae, 3),
@@ -175,8 +174,9 @@ def _cmd_eval(args) -> int:
             if likelihood == "bernoulli"
             else data.to_unit(images)
         )
-        with torch.no_grad():
-            elbo = torch.cat([model.elbo(b, generator=g) for b in test.split(1000)]).mean().item()
+        from .vae import mean_neg_elbo
+
+        elbo = -mean_neg_elbo(model, test, generator=g)
         nll = -model.log_prob(test[: args.n], k=args.k, generator=g).mean().item()
         print(f"{args.name} on {args.data} test: -ELBO {-elbo:.3f} nats (all {len(test)}); "
               f"NLL (IWAE k={args.k}, first {min(args.n, len(test))}) {nll:.3f} nats")  # fmt: skip

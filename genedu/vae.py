@@ -302,3 +302,20 @@ class VAE(nn.Module):
         device = self.to_posterior.weight.device
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator).to(device)
         return torch.sigmoid(self._decode(z, self._labels(y, n)))
+
+
+@torch.no_grad()
+def mean_neg_elbo(
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1000,
+) -> float:
+    """The mean of -ELBO over images x (N, C, H, W), in nats per image, in batches.
+
+    The one number a VAE's training, `genedu eval`, the benchmark and the chapters report;
+    `generator` seeds the one-sample noise so that a measurement repeats exactly.
+    """
+    total = sum(-model.elbo(b, generator=generator).sum().item() for b in x.split(batch_size))
+    return total / len(x)

@@ -231,3 +231,14 @@ def test_gaussian_scale_is_floored_at_min_sigma():
     torch.testing.assert_close(floored._log_likelihood(x, out), expected)
     with pytest.raises(ValueError, match="min_sigma must be > 0"):
         VAEConfig(likelihood="gaussian", min_sigma=0.0)
+
+
+def test_mean_neg_elbo_is_the_batched_mean_and_repeats():
+    model, x = VAE(TINY), binary(7)
+    whole = -model.elbo(x, generator=g(2)).mean().item()
+    from genedu.vae import mean_neg_elbo
+
+    assert mean_neg_elbo(model, x, generator=g(2), batch_size=7) == pytest.approx(whole)
+    batched = mean_neg_elbo(model, x, generator=g(2), batch_size=3)  # 3 + 3 + 1 images
+    assert batched == mean_neg_elbo(model, x, generator=g(2), batch_size=3)
+    assert batched == pytest.approx(whole, abs=25)  # same expectation, other noise draws
