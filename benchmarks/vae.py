@@ -82,13 +82,13 @@ def judge(rows: list[dict]) -> list[dict]:
     """One record per model and goal: the best value measured within the time, met or not."""
     verdicts = []
     for model in dict.fromkeys(r["model"] for r in rows if not r["metric"].startswith("goal")):
+        trained = max(r["wall_seconds"] for r in rows if r["model"] == model)
         for metric, target, seconds in GOALS:
             found = [
                 r for r in rows
                 if r["model"] == model and r["metric"] == metric
                 and r["wall_seconds"] <= seconds + 1
             ]  # fmt: skip
-            trained = max(r["wall_seconds"] for r in rows if r["model"] == model)
             if not found or trained < seconds - 1:
                 continue  # this run never trained that long: no verdict
             best = min(found, key=lambda r: r["value"])
