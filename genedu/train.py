@@ -164,6 +164,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     grad_clip: float | None = None,
+    lr_schedule: Callable[[int], float] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
@@ -179,6 +180,8 @@ def fit(
     transform: applied to the first tensor of each batch as ``transform(x, generator=g)``;
         by default uint8 images become floats in [0, 1]. Pass `genedu.data.binarize` for
         dynamic binarisation: it draws from a per-step seeded generator, so runs repeat.
+    lr_schedule: a factor on the learning rate at each step, for example a cosine decay
+        ``lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))``.
     Batches walk a fresh seeded permutation each epoch, so the order depends only on
     `seed` and the step: a resumed run sees exactly the batches it would have seen.
     checkpoint / checkpoint_every: save a resumable state there every N steps, at the
@@ -201,10 +204,12 @@ def fit(
     model.to(dev)
     opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
 
+    base_lrs = [group["lr"] for group in opt.param_groups]  # what lr_schedule scales
     seed_everything(seed)
     start, history = 0, History()
     if resume and checkpoint is not None and hub.exists(checkpoint):
         start, history = load_training_state(checkpoint, model, opt)
+        history.interrupted = False
     per_epoch = n // batch_size
     perm_epoch, perm = -1, None
     t0 = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
@@ -242,6 +247,9 @@ def fit(
                     f"(now {opt.param_groups[0]['lr']}) or clip gradients (grad_clip=)",
                     history,
                 )
+            if lr_schedule is not None:
+                for group, base in zip(opt.param_groups, base_lrs, strict=True):
+                    group["lr"] = base * lr_schedule(step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if grad_clip is not None:

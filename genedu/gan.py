@@ -1,0 +1,624 @@
+r"""Generative adversarial networks: a generator $G$ and a discriminator $D$ in a game.
+
+References: Goodfellow et al. 2014 (the game, eq. 1, and the non-saturating generator
+loss of section 3); Radford, Metz & Chintala 2016 (DCGAN: strided convolutions, batch
+norm in G, LeakyReLU in D, Adam with lr 2e-4 and beta1 0.5); Mirza & Osindero 2014
+(conditional GAN); Miyato & Koyama 2018 (the projection discriminator); Lim & Ye 2017
+(the hinge loss); Mescheder, Geiger & Nowozin 2018 (the R1 penalty, eq. 9); Karras et
+al. 2018 (an exponential moving average of G's weights).
+
+$D(x) = \sigma(\ell(x))$ is D's probability that $x$ is real, $\ell$ its logit. The game
+
+$$\min_G \max_D \; \mathbb{E}_{x \sim p_{\text{data}}}[\log D(x)]
+  + \mathbb{E}_{z \sim p(z)}[\log(1 - D(G(z)))]$$
+
+is played one step at a time: `train_step` updates D once, then G once, each with its
+own optimiser. `fit` is the loop around it, with a progress bar, time limits, evaluation
+hooks and resumable checkpoints, written to be reused by the StyleGAN chapter.
+
+Two architectures: ``"dcgan"`` for 28×28 and 32×32 images (the course's model) and
+``"mlp"`` for points in $\mathbb{R}^d$ (the 2-D toys of the GAN chapter). Images are
+floats in [0, 1] outside the model; inside, G ends in tanh and D sees $2x - 1$.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import hub
+from .train import (
+    History,
+    TrainingDiverged,
+    _flatten_optimizer,
+    _restore_optimizer,
+    seed_everything,
+)
+
+LOSSES = ("minimax", "nonsaturating", "hinge")
+ARCHITECTURES = ("dcgan", "mlp")
+CONDITIONINGS = ("input", "projection")
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    """A GAN's shape and its game. `num_classes` > 0 makes both players class-conditional."""
+
+    shape: tuple[int, ...] = (1, 28, 28)  # dcgan: (C, H, W), H = W in {28, 32}; mlp: (d,)
+    latent_dim: int = 64
+    hidden: int = 64  # dcgan: D's first channels (G's widest layer has 2x); mlp: units
+    architecture: str = "dcgan"
+    num_classes: int = 0
+    # how D sees the class: "input" (one-hot maps stacked on the image, as in the
+    # conditional DCGAN) or "projection" (Miyato & Koyama 2018: l = w.phi + embed(y).phi)
+    conditioning: str = "input"
+    # D also sees how much its batch varies (Karras et al. 2018, section 3): a batch of
+    # near-copies, the signature of mode collapse, becomes easy to reject
+    minibatch_std: bool = False
+    loss: str = "nonsaturating"  # one of LOSSES
+    # weight of the R1 penalty on real data, its gradient taken w.r.t. the [0, 1] image
+    # (4x the penalty on D's [-1, 1] input: divide a paper's gamma by 4); 0 turns it off
+    r1_gamma: float = 0.0
+    r1_every: int = 1  # lazy R1: apply it (scaled up by this) every N steps
+    ema_decay: float = 0.0  # EMA of G's weights, e.g. 0.999; 0 turns it off
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}"
+            )
+        if self.conditioning not in CONDITIONINGS:
+            raise ValueError(
+                f"conditioning must be one of {CONDITIONINGS}, got {self.conditioning!r}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if self.architecture == "dcgan":
+            if (
+                len(self.shape) != 3
+                or self.shape[0] not in (1, 3)
+                or self.shape[1:]
+                not in (
+                    (28, 28),
+                    (32, 32),
+                )
+            ):
+                raise ValueError(
+                    f"dcgan: shape must be (C, 28, 28) or (C, 32, 32) with C = 1 or 3, "
+                    f"got {self.shape}"
+                )
+        elif len(self.shape) != 1 or self.shape[0] < 1:
+            raise ValueError(f"mlp: shape must be (d,), got {self.shape}")
+        if self.latent_dim < 1 or self.hidden < 1 or self.num_classes < 0:
+            raise ValueError(f"latent_dim, hidden >= 1 and num_classes >= 0: {self}")
+        if self.r1_gamma < 0 or self.r1_every < 1 or not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(
+                f"r1_gamma >= 0, r1_every >= 1 and 0 <= ema_decay < 1, got {self.r1_gamma}, "
+                f"{self.r1_every}, {self.ema_decay}"
+            )
+
+
+# ---------------------------------------------------------------------------- the losses
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str):
+    r"""D's loss from its logits on a real and a fake batch (a scalar, to minimise).
+
+    minimax and nonsaturating share D's side, the cross-entropy of eq. 1:
+    $-\log \sigma(\ell_r) - \log(1 - \sigma(\ell_f)) = \mathrm{softplus}(-\ell_r)
+    + \mathrm{softplus}(\ell_f)$. hinge: $\max(0, 1 - \ell_r) + \max(0, 1 + \ell_f)$.
+    """
+    if kind in ("minimax", "nonsaturating"):
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if kind == "hinge":
+        return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+    raise ValueError(f"unknown GAN loss {kind!r}: expected one of {LOSSES}")
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    r"""G's loss from D's logits on G's samples (a scalar, to minimise).
+
+    minimax: $\log(1 - \sigma(\ell_f)) = -\mathrm{softplus}(\ell_f)$, eq. 1 itself, whose
+    gradient vanishes exactly when D rejects G's samples confidently (early training).
+    nonsaturating: $-\log \sigma(\ell_f) = \mathrm{softplus}(-\ell_f)$, the same fixed
+    point with strong gradients there. hinge: $-\ell_f$.
+    """
+    if kind == "minimax":
+        return -F.softplus(fake_logits).mean()
+    if kind == "nonsaturating":
+        return F.softplus(-fake_logits).mean()
+    if kind == "hinge":
+        return -fake_logits.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}: expected one of {LOSSES}")
+
+
+def r1_penalty(discriminator: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None):
+    r"""$\tfrac12 \mathbb{E}\,\|\nabla_x \ell(x)\|^2$ on real data (Mescheder et al. 2018, eq. 9,
+    without $\gamma$): it keeps D flat on the data, so the game settles instead of cycling.
+    """
+    x = x.detach().requires_grad_(True)
+    logits = discriminator(x, y)
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    return 0.5 * grad.pow(2).flatten(1).sum(1).mean()
+
+
+# ---------------------------------------------------------------------------- the players
+
+
+class Generator(nn.Module):
+    """z (N, latent_dim) [+ class y (N,)] -> samples: images in [-1, 1] or points in R^d."""
+
+    def __init__(self, c: GANConfig):
+        super().__init__()
+        self.config = c
+        z_dim = c.latent_dim + c.num_classes  # [z, one_hot(y)]: Mirza & Osindero 2014
+        if c.architecture == "mlp":
+            h = c.hidden
+            self.net = nn.Sequential(
+                nn.Linear(z_dim, h),
+                nn.ReLU(),
+                nn.Linear(h, h),
+                nn.ReLU(),
+                nn.Linear(h, c.shape[0]),
+            )
+            return
+        ch, size, w = c.shape[0], c.shape[1] // 4, 2 * c.hidden
+        self.net = nn.Sequential(
+            nn.Linear(z_dim, w * size * size, bias=False),  # project and reshape
+            nn.BatchNorm1d(w * size * size),
+            nn.ReLU(),
+            nn.Unflatten(1, (w, size, size)),  # (N, 2h, H/4, W/4)
+            nn.ConvTranspose2d(w, c.hidden, 4, 2, 1, bias=False),  # (N, h, H/2, W/2)
+            nn.BatchNorm2d(c.hidden),
+            nn.ReLU(),
+            nn.ConvTranspose2d(c.hidden, ch, 4, 2, 1),  # (N, C, H, W)
+            nn.Tanh(),
+        )
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.config.num_classes:
+            z = torch.cat([z, F.one_hot(y, self.config.num_classes).to(z.dtype)], dim=1)
+        return self.net(z)
+
+
+def minibatch_stddev(phi: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """Per example, the mean standard deviation of each feature across its group of
+    `group` examples (the whole batch when it does not split evenly): (N, F) -> (N, 1)."""
+    n = len(phi)
+    g = group if n % group == 0 and n > group else n
+    if g < 2:
+        return torch.zeros(n, 1, dtype=phi.dtype, device=phi.device)
+    grouped = phi.reshape(g, n // g, -1)  # example i sits in group i % (n // g)
+    std = (grouped.var(0, unbiased=False) + 1e-8).sqrt().mean(1)  # (n // g,)
+    return std.repeat(g)[:, None]
+
+
+class Discriminator(nn.Module):
+    """x (images in [0, 1], or points) [+ class y] -> one logit per example, (N,)."""
+
+    def __init__(self, c: GANConfig):
+        super().__init__()
+        self.config = c
+        # "input" conditioning: the class as K extra one-hot inputs (channels of images)
+        extra = c.num_classes if c.num_classes and c.conditioning == "input" else 0
+        if c.architecture == "mlp":
+            h = c.hidden
+            self.features = nn.Sequential(
+                nn.Linear(c.shape[0] + extra, h),
+                nn.LeakyReLU(0.2),
+                nn.Linear(h, h),
+                nn.LeakyReLU(0.2),
+            )
+            width = h
+        else:
+            h, size = c.hidden, c.shape[1] // 4
+            self.features = nn.Sequential(
+                nn.Conv2d(c.shape[0] + extra, h, 4, 2, 1),  # (N, h, H/2, W/2)
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(h, 2 * h, 4, 2, 1),  # (N, 2h, H/4, W/4)
+                nn.LeakyReLU(0.2),
+                nn.Flatten(),
+            )
+            width = 2 * h * size * size
+        self.out = nn.Linear(width + int(c.minibatch_std), 1)
+        projection = c.num_classes and c.conditioning == "projection"
+        self.embed = nn.Embedding(c.num_classes, width) if projection else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.config
+        if c.architecture == "dcgan":
+            x = 2 * x - 1  # [0, 1] -> [-1, 1], G's range
+        if c.num_classes and c.conditioning == "input":
+            onehot = F.one_hot(y, c.num_classes).to(x.dtype)  # (N, K)
+            if c.architecture == "dcgan":
+                onehot = onehot[:, :, None, None].expand(-1, -1, *x.shape[2:])  # (N, K, H, W)
+            x = torch.cat([x, onehot], dim=1)
+        phi = self.features(x)  # (N, width)
+        if c.minibatch_std:
+            phi = torch.cat([phi, minibatch_stddev(phi)], dim=1)  # (N, width + 1)
+        logits = self.out(phi).squeeze(1)
+        if self.embed is not None:
+            logits = logits + (self.embed(y) * phi[:, : self.embed.embedding_dim]).sum(1)
+        return logits
+
+
+class GAN(nn.Module):
+    """Both players in one module, so one checkpoint holds the game.
+
+    `generator` and `discriminator` are plain attributes: train them with two optimisers
+    (see `train_step`). With ``ema_decay`` > 0, `generator_ema` follows G's weights as an
+    exponential moving average and `sample` draws from it.
+    """
+
+    def __init__(self, config: GANConfig):
+        super().__init__()
+        self.config = config
+        self.generator = Generator(config)
+        self.discriminator = Discriminator(config)
+        self.generator_ema = None
+        if config.ema_decay > 0:
+            self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    def train(self, mode: bool = True):
+        """Train mode for both players; the EMA generator always samples in eval mode."""
+        super().train(mode)
+        if self.generator_ema is not None:
+            self.generator_ema.eval()
+        return self
+
+    # ------------------------------------------------------------------ inputs
+    def check_data(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
+        """Raise a ValueError unless x (and y) is what this GAN was built for."""
+        c = self.config
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"GAN: expected a float tensor, got {got}")
+        if tuple(x.shape[1:]) != tuple(c.shape):
+            raise ValueError(f"GAN: expected data of shape (N, {c.shape}), got {tuple(x.shape)}")
+        if c.architecture == "dcgan" and (x.min() < 0 or x.max() > 1):
+            raise ValueError(
+                f"GAN: images must lie in [0, 1], got values in "
+                f"[{x.min().item():.3g}, {x.max().item():.3g}]"
+            )
+        self._check_labels(y, len(x))
+
+    def _check_labels(self, y: torch.Tensor | None, n: int) -> None:
+        k = self.config.num_classes
+        if k == 0:
+            if y is not None:
+                raise ValueError("GAN: this GAN is unconditional (num_classes=0); pass no labels")
+            return
+        if y is None:
+            raise ValueError(f"GAN: this GAN is conditional on {k} classes; pass labels y")
+        if y.dtype != torch.int64 or y.shape != (n,) or y.min() < 0 or y.max() >= k:
+            got = f"{y.dtype} {tuple(y.shape)}"
+            if y.numel() and not y.is_floating_point():
+                got += f" with values in {y.min().item()}..{y.max().item()}"
+            raise ValueError(f"GAN: labels must be int64 of shape ({n},) in 0..{k - 1}, got {got}")
+
+    # ------------------------------------------------------------------ sampling
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z ~ N(0, I): (n, latent_dim)."""
+        dev = next(self.parameters()).device
+        return torch.randn(n, self.config.latent_dim, generator=generator).to(dev)
+
+    def generate(
+        self, z: torch.Tensor, y: torch.Tensor | None = None, *, ema: bool = True
+    ) -> torch.Tensor:
+        """Samples for given latents (images in [0, 1]); the EMA generator when there is one."""
+        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
+            raise ValueError(
+                f"GAN: z must have shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
+            )
+        self._check_labels(y, len(z))
+        g = self.generator_ema if ema and self.generator_ema is not None else self.generator
+        out = g(z, y)
+        return (out + 1) / 2 if self.config.architecture == "dcgan" else out
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        y: torch.Tensor | int | None = None,
+    ) -> torch.Tensor:
+        """n samples in the data's layout (images in [0, 1]), in eval mode.
+
+        Conditional GANs take `y`: an int for n samples of one class, a tensor of n
+        labels, or None for the classes in turn (0, 1, ..., K-1, 0, ...).
+        """
+        k = self.config.num_classes
+        if not k and y is not None:
+            raise ValueError("GAN: this GAN is unconditional (num_classes=0); pass no y")
+        if k and y is None:
+            y = torch.arange(n) % k
+        elif k and isinstance(y, int):
+            y = torch.full((n,), y, dtype=torch.int64)
+        dev = next(self.parameters()).device
+        z = self.noise(n, generator)
+        if y is not None:
+            self._check_labels(y, n)
+            y = y.to(dev)
+        was_training = self.training
+        self.eval()
+        try:  # in chunks, so that 50,000 samples need no more memory than 5,000
+            parts = [
+                self.generate(z[i : i + 5000], None if y is None else y[i : i + 5000])
+                for i in range(0, max(n, 1), 5000)
+            ]
+            return torch.cat(parts)
+        finally:
+            self.train(was_training)
+
+    def loss(self, batch, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Both players' losses on one batch, for logging and the model contract.
+
+        "loss" is their sum, which nothing should minimise as one number: the players
+        pull in opposite directions. Train with `train_step`.
+        """
+        x, y = batch if isinstance(batch, tuple | list) else (batch, None)
+        z = self.noise(len(x), generator)
+        fake = self.generator(z, y)
+        fake = (fake + 1) / 2 if self.config.architecture == "dcgan" else fake
+        d_loss = discriminator_loss(
+            self.discriminator(x, y), self.discriminator(fake, y), self.config.loss
+        )
+        g_loss = generator_loss(self.discriminator(fake, y), self.config.loss)
+        return {"loss": d_loss + g_loss, "d": d_loss, "g": g_loss}
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """generator_ema <- decay * generator_ema + (1 - decay) * generator; buffers copied."""
+        if self.generator_ema is None:
+            return
+        decay = self.config.ema_decay
+        for p_ema, p in zip(
+            self.generator_ema.parameters(), self.generator.parameters(), strict=True
+        ):
+            p_ema.lerp_(p, 1 - decay)
+        for b_ema, b in zip(self.generator_ema.buffers(), self.generator.buffers(), strict=True):
+            b_ema.copy_(b)
+
+
+def optimizers(
+    model: GAN, *, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
+) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """One Adam per player (DCGAN's lr 2e-4, beta1 0.5): (opt_d, opt_g)."""
+    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=betas)
+    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas)
+    return opt_d, opt_g
+
+
+def train_step(
+    model: GAN,
+    x: torch.Tensor,
+    opt_d: torch.optim.Optimizer,
+    opt_g: torch.optim.Optimizer,
+    *,
+    y: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    r1: bool | None = None,
+) -> dict[str, float]:
+    """One round of the game on a real batch x (and labels y): (1) update D, (2) update G.
+
+    r1: apply the R1 penalty this step (default: when config.r1_gamma > 0 and lazy R1
+        is off; `fit` passes it every r1_every steps).
+    Returns the numbers worth logging: both adversarial losses (d without the penalty),
+    the R1 penalty, and D's mean probability of "real" on real (d_real) and fake (d_fake)
+    data.
+    """
+    c = model.config
+    D, G = model.discriminator, model.generator
+    n = len(x)
+    y_fake = (
+        None
+        if c.num_classes == 0
+        else torch.randint(0, c.num_classes, (n,), generator=generator).to(x.device)
+    )
+    z = model.noise(n, generator)
+    fake = G(z, y_fake)
+    if c.architecture == "dcgan":
+        fake = (fake + 1) / 2
+
+    # (1) update D: push l(real) up and l(fake) down; G's graph is cut by detach()
+    real_logits, fake_logits = D(x, y), D(fake.detach(), y_fake)
+    loss_d = discriminator_loss(real_logits, fake_logits, c.loss)
+    penalty = torch.zeros(())
+    if r1 if r1 is not None else (c.r1_gamma > 0 and c.r1_every == 1):
+        penalty = r1_penalty(D, x, y)  # lazy R1 (every r1_every steps) is scaled up to match
+    opt_d.zero_grad(set_to_none=True)
+    (loss_d + c.r1_gamma * c.r1_every * penalty).backward()
+    opt_d.step()
+
+    # (2) update G: through the updated D, whose weights stay fixed here
+    D.requires_grad_(False)
+    try:
+        loss_g = generator_loss(D(fake, y_fake), c.loss)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+    finally:
+        D.requires_grad_(True)
+    model.update_ema()
+    return {
+        "d": loss_d.item(),
+        "g": loss_g.item(),
+        "d_real": torch.sigmoid(real_logits).mean().item(),
+        "d_fake": torch.sigmoid(fake_logits).mean().item(),
+        "r1": penalty.item(),
+    }
+
+
+# ---------------------------------------------------------------------------- the loop
+
+
+def save_training_state(path, model: GAN, opt_d, opt_g, step: int, history: History, seed: int):
+    """A resumable checkpoint of the game: both players, both optimisers, RNG, history."""
+    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+    metas = {}
+    for name, opt in (("d", opt_d), ("g", opt_g)):
+        opt_tensors, metas[name] = _flatten_optimizer(opt)
+        tensors.update({f"{name}/{k}": v for k, v in opt_tensors.items()})
+    tensors["rng/torch"] = torch.get_rng_state()
+    meta = {
+        "format": "genedu-gan-training-state/1",
+        "step": step,
+        "seed": seed,
+        "optimizers": metas,
+        "history": asdict(history),
+    }
+    hub.write_tensors(path, tensors, json.loads(json.dumps(meta)))
+
+
+def load_training_state(path, model: GAN, opt_d, opt_g) -> tuple[int, History]:
+    """Restore what `save_training_state` wrote; returns (step, history)."""
+    tensors, meta = hub.read_tensors(path)
+    if meta.get("format") != "genedu-gan-training-state/1":
+        raise hub.CheckpointError(f"{path} is not a genedu GAN training checkpoint")
+    weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
+    hub.load_state(model, weights, source=f"training checkpoint {path}")
+    for name, opt in (("d", opt_d), ("g", opt_g)):
+        own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(f"{name}/")}
+        _restore_optimizer(opt, own, meta["optimizers"][name])
+    torch.set_rng_state(tensors["rng/torch"])
+    return meta["step"], History(**meta["history"])
+
+
+def fit(
+    model: GAN,
+    data: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
+    *,
+    steps: int,
+    lr: float = 2e-4,
+    betas: tuple[float, float] = (0.5, 0.999),
+    batch_size: int = 64,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    seed: int = 0,
+    max_seconds: float | None = None,
+    eval_fn: Callable[[GAN], dict[str, float]] | None = None,
+    eval_every: int | None = None,
+    eval_at_seconds: Sequence[float] = (),
+    checkpoint=None,
+    checkpoint_every: int | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> History:
+    """Play `steps` rounds of `train_step` on batches of `data`; return the History.
+
+    data: images (uint8, or float in [0, 1]) or points, or a tuple (images, labels)
+        for a conditional GAN. `transform` maps each uint8 batch to floats (default:
+        /255; pass a padding for 32×32 models).
+    max_seconds: stop once training has taken this long (evaluation time not counted).
+    eval_fn: called as ``eval_fn(model)`` (no grad, eval mode) every `eval_every` steps,
+        when the training clock passes each of `eval_at_seconds`, and at the end; its
+        numbers land in ``history.evals`` with the step and training seconds.
+    checkpoint / checkpoint_every / resume: as in `genedu.train.fit`, except that the
+    noise after a resume is drawn afresh (same seed, offset by the step), so a resumed
+    run is not bit-identical to an uninterrupted one. A NaN loss raises
+    TrainingDiverged naming the step (and leaves the last checkpoint as it was);
+    Ctrl-C returns the history so far.
+    """
+    x_all, y_all = data if isinstance(data, tuple | list) else (data, None)
+    n = len(x_all)
+    if steps < 0 or batch_size < 1 or n == 0:
+        raise ValueError(
+            f"fit: steps >= 0, batch_size >= 1 and data, got {steps}, {batch_size}, n={n}"
+        )
+    if checkpoint_every is not None and checkpoint is None:
+        raise ValueError("fit: checkpoint_every needs a checkpoint path")
+    batch_size = min(batch_size, n)
+    if transform is None:
+        transform = lambda b: b.float() / 255 if b.dtype == torch.uint8 else b
+    dev = next(model.parameters()).device
+    opt_d, opt_g = optimizers(model, lr=lr, betas=betas)
+    seed_everything(seed)
+    start, history = 0, History()
+    if resume and checkpoint is not None and hub.exists(checkpoint):
+        start, history = load_training_state(checkpoint, model, opt_d, opt_g)
+        history.interrupted = False
+        for opt in (opt_d, opt_g):  # this call's learning rate, not the checkpoint's
+            for group in opt.param_groups:
+                group["lr"] = lr
+    model.check_data(transform(x_all[:2]).to(dev), None if y_all is None else y_all[:2].to(dev))
+    if y_all is not None:
+        model._check_labels(y_all, n)  # every label, once
+    g = torch.Generator().manual_seed(seed + 1_000_003 * start)  # noise and fake labels
+    per_epoch = n // batch_size
+    perm_epoch, perm = -1, None
+    clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
+    marks = sorted(s for s in eval_at_seconds if s > clock)
+
+    def evaluate(step: int) -> None:
+        model.eval()
+        with torch.no_grad():
+            record = {"step": step, "seconds": clock, **eval_fn(model)}
+        model.train()
+        history.evals.append(record)
+
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, leave=False)
+    model.train()
+    done = start
+    try:
+        for step in bar:
+            t = time.perf_counter()
+            epoch, i = divmod(step, per_epoch)
+            if epoch != perm_epoch:
+                pg = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+                perm_epoch, perm = epoch, torch.randperm(n, generator=pg)
+            idx = perm[i * batch_size : (i + 1) * batch_size]
+            x = transform(x_all[idx]).to(dev)
+            y = None if y_all is None else y_all[idx].to(dev)
+            c = model.config
+            lazy_r1 = c.r1_gamma > 0 and step % c.r1_every == 0
+            logs = train_step(model, x, opt_d, opt_g, y=y, generator=g, r1=lazy_r1)
+            if not all(math.isfinite(v) for v in logs.values()):
+                raise TrainingDiverged(
+                    f"a GAN loss became non-finite at step {step} ({logs}); lower the "
+                    f"learning rate (now {lr}) or add an R1 penalty (r1_gamma)",
+                    history,
+                )
+            clock += time.perf_counter() - t
+            done = step + 1
+            history.steps.append(step)
+            history.seconds.append(clock)
+            for k, v in logs.items():
+                history.logs.setdefault(k, []).append(v)
+            if step % 10 == 0:
+                bar.set_postfix(d=f"{logs['d']:.3f}", g=f"{logs['g']:.3f}")
+            at_mark = bool(marks) and clock >= marks[0]
+            while marks and clock >= marks[0]:
+                marks.pop(0)
+            if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
+                evaluate(done)
+            if checkpoint_every and done % checkpoint_every == 0:
+                save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
+            if max_seconds is not None and clock >= max_seconds:
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        print(f"genedu: interrupted after {done} steps; returning the history so far.")
+    except TrainingDiverged:
+        raise  # the weights are NaN now: keep the last good checkpoint instead
+    except Exception:
+        if checkpoint is not None:  # a crash keeps what was trained so far
+            save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
+        raise
+    finally:
+        bar.close()
+    if checkpoint is not None and (checkpoint_every or history.interrupted):
+        save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
+    if eval_fn is not None and not history.interrupted:
+        if not (history.evals and history.evals[-1]["step"] == done):
+            evaluate(done)
+    model.eval()
+    return history
