@@ -165,3 +165,61 @@ def discrete_bits_per_dim(fn: Callable[[float, int], float]) -> bool:
         "discrete_bits_per_dim",
         "a level's bin of width 1/255 holds about density × 1/255: add D·ln 255 nats, then convert",
     )
+
+
+def nonsaturating_generator_loss(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(fake_logits) -> G's non-saturating loss, mean of -log sigmoid(logit)."""
+    from .gan import generator_loss
+
+    logits = torch.randn(64, generator=torch.Generator().manual_seed(6)) * 4
+    result = fn(logits)
+    if not _attempted(result, "nonsaturating_generator_loss"):
+        return False
+    return _close(
+        torch.as_tensor(result),
+        generator_loss(logits, "nonsaturating"),
+        "nonsaturating_generator_loss",
+        "−log σ(ℓ) = softplus(−ℓ); average it over the batch (a scalar)",
+        atol=1e-5,
+    )
+
+
+def frechet_distance(fn: Callable[..., float]) -> bool:
+    """Check fn(mu1, sigma1, mu2, sigma2) -> the Fréchet distance of two Gaussians."""
+    from .metrics import frechet_distance as reference
+
+    g = torch.Generator().manual_seed(7)
+    a, b = (torch.randn(5, 5, generator=g, dtype=torch.float64) for _ in range(2))
+    s1, s2 = a @ a.T + 0.1 * torch.eye(5), b @ b.T + 0.1 * torch.eye(5)
+    mu1, mu2 = (torch.randn(5, generator=g, dtype=torch.float64) for _ in range(2))
+    result = fn(mu1, s1, mu2, s2)
+    if not _attempted(result, "frechet_distance"):
+        return False
+    expected = torch.tensor(reference(mu1, s1, mu2, s2), dtype=torch.float64)
+    return _close(
+        torch.as_tensor(float(result), dtype=torch.float64),
+        expected,
+        "frechet_distance",
+        "‖μ1 − μ2‖² + tr(Σ1 + Σ2 − 2 (Σ1^½ Σ2 Σ1^½)^½); a symmetric square root comes "
+        "from torch.linalg.eigh (clamp tiny negative eigenvalues to 0)",
+        atol=1e-6 * float(expected),
+    )
+
+
+def knn_precision(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> bool:
+    """Check fn(real, fake, k) -> the share of fake points inside the real k-NN manifold."""
+    from .metrics import precision_recall
+
+    g = torch.Generator().manual_seed(8)
+    real = torch.randn(300, 4, generator=g, dtype=torch.float64)
+    fake = 1.5 * torch.randn(200, 4, generator=g, dtype=torch.float64) + 0.5
+    result = fn(real, fake, 3)
+    if not _attempted(result, "knn_precision"):
+        return False
+    expected = precision_recall(real, fake, k=3)["precision"]
+    return _verdict(
+        abs(float(result) - expected) < 1e-9,
+        "knn_precision",
+        f"expected {expected:.4f}, got {float(result):.4f}: each real point's radius is the "
+        "distance to its k-th nearest *other* real point (kthvalue(k + 1) skips itself)",
+    )

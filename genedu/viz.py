@@ -259,3 +259,41 @@ def latent_explorer(
     explorer = widgets.HBox([widgets.VBox([*sliders, reset]), picture])
     explorer.code = code  # the current code, for a cell that wants to reuse it
     return explorer
+
+
+def decision_surface(
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    real: torch.Tensor | None = None,
+    fake: torch.Tensor | None = None,
+    lim: float = 3.0,
+    resolution: int = 120,
+    ax=None,
+    title: str | None = None,
+    figsize=(4.5, 4.5),
+):
+    """A 2-D discriminator's belief that a point is real, sigmoid(logit), on [-lim, lim]²
+    (red: real, blue: fake), with real points (black) and generated ones (yellow) on top."""
+    fig, ax = _axis(ax, figsize)
+    g = torch.linspace(-lim, lim, resolution)
+    xx, yy = torch.meshgrid(g, g, indexing="xy")
+    with torch.no_grad():
+        logits = discriminator(torch.stack([xx.flatten(), yy.flatten()], 1))
+        prob = torch.sigmoid(logits).view(resolution, resolution)
+    image = ax.imshow(
+        prob.numpy(), origin="lower", extent=(-lim, lim, -lim, lim), cmap="RdBu_r", vmin=0, vmax=1
+    )
+    for points, colour, label in ((real, "black", "real"), (fake, "gold", "generated")):
+        if points is None:
+            continue
+        if points.dim() != 2 or points.shape[1] != 2:
+            raise ValueError(f"decision_surface: points must be (n, 2), got {tuple(points.shape)}")
+        ax.scatter(points[:, 0], points[:, 1], s=6, c=colour, alpha=0.7, label=label,
+                   edgecolors="black" if colour == "gold" else "none", linewidths=0.2)  # fmt: skip
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="D(x): P(real)")
+    return fig

@@ -20,6 +20,25 @@ def gauss_ll(x, mean, log_sigma):
     return (-0.5 * math.log(2 * math.pi) - log_sigma - 0.5 * z**2).flatten(1).sum(1)
 
 
+def fd_diag_only(mu1, s1, mu2, s2):  # treats the covariances as diagonal
+    v1, v2 = s1.diagonal(), s2.diagonal()
+    return ((mu1 - mu2) ** 2).sum() + ((v1.sqrt() - v2.sqrt()) ** 2).sum()
+
+
+def frechet_by_eigh(mu1, s1, mu2, s2):  # chapter 4's solution, written independently
+    def sqrtm(m):
+        vals, vecs = torch.linalg.eigh(m)
+        return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+    root = sqrtm(s1)
+    return float(((mu1 - mu2) ** 2).sum() + torch.trace(s1 + s2 - 2 * sqrtm(root @ s2 @ root)))
+
+
+def precision_of(real, fake, k, skip_self=True):
+    radius = torch.cdist(real, real).kthvalue(k + int(skip_self), dim=1).values
+    return (torch.cdist(fake, real) <= radius[None]).any(1).double().mean().item()
+
+
 CASES = {
     "bernoulli_log_prob": (
         lambda x, mu: (x * mu.log() + (1 - x) * (1 - mu).log()).flatten(1).sum(1),
@@ -60,6 +79,27 @@ CASES = {
     "discrete_bits_per_dim": (
         lambda nll, d: (nll + d * math.log(255)) / (d * math.log(2)),
         [lambda nll, d: nll / (d * math.log(2)), lambda nll, d: (nll + math.log(255)) / d],
+    ),
+    "nonsaturating_generator_loss": (
+        lambda logits: torch.nn.functional.softplus(-logits).mean(),
+        [
+            lambda logits: -torch.nn.functional.softplus(logits).mean(),  # the minimax loss
+            lambda logits: torch.nn.functional.softplus(-logits).sum(),  # a sum, not a mean
+        ],
+    ),
+    "frechet_distance": (
+        frechet_by_eigh,
+        [
+            fd_diag_only,
+            lambda mu1, s1, mu2, s2: ((mu1 - mu2) ** 2).sum(),  # the means alone
+        ],
+    ),
+    "knn_precision": (
+        precision_of,
+        [
+            lambda r, f, k: precision_of(r, f, k, skip_self=False),  # counts itself as a neighbour
+            lambda r, f, k: precision_of(f, r, k),  # recall, not precision
+        ],
     ),
 }
 
