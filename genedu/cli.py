@@ -135,6 +135,160 @@ def _train_vae(args):
     return saved
 
 
+def _train_classifier(args):
+    """The feature network behind FID: a small CNN classifier on `--data`."""
+    images = data.load(args.data, "train", fallback=args.fallback)
+    if images.labels is None:
+        raise ValueError(f"{args.data} has no labels to train a classifier on")
+    dev = train.device() if args.device == "auto" else torch.device(args.device)
+    config = metrics.ClassifierConfig(
+        shape=images.shape, num_classes=int(images.labels.max()) + 1, hidden=args.hidden
+    )
+    model, history = metrics.train_classifier(
+        images.images,
+        images.labels,
+        steps=args.steps or 3000,
+        config=config,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        device=dev,
+    )
+    model = model.cpu()
+    test = data.load(args.data, "test", fallback=args.fallback)
+    acc = metrics.accuracy(model, test.images, test.labels)
+    found = {
+        "test_accuracy": round(acc, 4),
+        "test_images": len(test),
+        "train_seconds": round(history.seconds[-1], 1) if history.seconds else 0.0,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "data": args.data,
+    }
+    print(f"test accuracy {acc:.4f} on {len(test)} images")
+    return hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
+
+
+def _gan_images(args, split: str):
+    """(the image set, a transform to floats in [0, 1] padded to --size × --size)."""
+    ds = data.load(args.data, split, fallback=args.fallback)
+    h, w = ds.shape[1:]
+    pad = (args.size - w) // 2
+    if h != w or pad < 0 or args.size - w != 2 * pad:
+        raise ValueError(
+            f"--size {args.size}: the DCGAN needs square images that pad evenly to "
+            f"{args.size}×{args.size}; {args.data} has {h}×{w}"
+        )
+
+    def transform(x: torch.Tensor) -> torch.Tensor:
+        x = x.float() / 255 if x.dtype == torch.uint8 else x
+        return torch.nn.functional.pad(x, (pad,) * 4) if pad else x
+
+    return ds, transform
+
+
+def _train_gan(args):
+    """A DCGAN (or with `cdcgan`, a class-conditional one) on `--data`, then measured."""
+    from . import gan
+
+    train.seed_everything(args.seed)
+    ds, transform = _gan_images(args, "train")
+    conditional = args.model == "cdcgan"
+    if conditional and ds.labels is None:
+        raise ValueError(f"cdcgan needs labels; {args.data} has none")
+    config = gan.GANConfig(
+        shape=(ds.shape[0], args.size, args.size),
+        latent_dim=args.latent,
+        hidden=args.hidden,
+        num_classes=int(ds.labels.max()) + 1 if conditional else 0,
+        conditioning=args.conditioning,
+        loss=args.loss,
+        r1_gamma=args.r1,
+        ema_decay=args.ema,
+    )
+    dev = train.device() if args.device == "auto" else torch.device(args.device)
+    model = gan.GAN(config).to(dev)
+
+    def measure(m) -> dict:  # the quality curve: at each --eval-minutes mark of training
+        found = {k: v for k, v in _gan_quality(m, args).items() if isinstance(v, float)}
+        print(f"  quality during training: {found}", flush=True)
+        return found
+
+    history = gan.fit(
+        model,
+        (ds.images, ds.labels) if conditional else ds.images,
+        steps=args.steps or 10_000,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        transform=transform,
+        seed=args.seed,
+        max_seconds=args.minutes * 60 if args.minutes else None,
+        eval_fn=measure if args.eval_minutes else None,
+        eval_at_seconds=[m * 60 for m in args.eval_minutes],
+        checkpoint=f"{args.out}-training",
+        checkpoint_every=1000,
+        resume=True,
+    )
+    model = model.cpu().eval()
+    curve = [{k: round(v, 4) for k, v in e.items()} for e in history.evals[:-1]]
+    found = {
+        "steps": history.steps[-1] + 1 if history.steps else 0,
+        "train_seconds": round(history.seconds[-1], 1) if history.seconds else 0.0,
+        "data": args.data,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        **_gan_quality(model, args),
+        **({"curve": curve} if curve else {}),
+    }
+    print(", ".join(f"{k} {v}" for k, v in found.items()))
+    saved = hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
+    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
+        leftover.unlink(missing_ok=True)
+    return saved
+
+
+def _gan_quality(model, args, n: int = 10_000) -> dict:
+    """FID, precision and recall against the test set, and for a conditional GAN how
+    often classifier-mnist names the class asked for. Empty without that network."""
+    try:
+        net = metrics.feature_network()
+    except hub.CheckpointError:
+        return {}
+    if net.config.shape != model.config.shape[:1] + (28, 28) or args.data not in (
+        "mnist",
+        "mnist5k",
+    ):
+        return {}  # fmt: skip
+    test = data.load(args.data, "test", fallback=args.fallback)
+    fake = model.sample(n, generator=torch.Generator().manual_seed(args.seed)).cpu()
+    size = model.config.shape[-1]
+    crop = slice((size - 28) // 2, (size + 28) // 2)
+    fake = fake[..., crop, crop]
+    real_f = metrics.extract_features(test.images, net)
+    fake_f = metrics.extract_features(fake, net)
+    pr = metrics.precision_recall(real_f, fake_f)
+    found = {
+        "fid_test": round(metrics.fid_from_features(real_f, fake_f), 3),
+        "precision": round(pr["precision"], 4),
+        "recall": round(pr["recall"], 4),
+        "quality_samples": f"{n} samples vs {len(test)} test images, classifier-mnist features",
+    }
+    k = model.config.num_classes
+    if k:
+        asked = torch.arange(n) % k
+        found["class_agreement"] = round(metrics.accuracy(net, fake, asked), 4)
+    if k and getattr(args, "cas_steps", 0):
+        labels = torch.arange(50_000) % k
+        g = torch.Generator().manual_seed(args.seed + 1)
+        generated = model.sample(50_000, generator=g, y=labels).cpu()[..., crop, crop]
+        cas = metrics.classification_accuracy_score(
+            generated, labels, test.images, test.labels, steps=args.cas_steps, seed=args.seed
+        )
+        found["cas"] = round(cas, 4)
+        found["cas_protocol"] = f"50000 generated, {args.cas_steps} classifier steps"
+    return found
+
+
 def _command_line(args) -> str:
     """How this run was invoked, as `genedu ...`, with no path of this machine in it."""
     return " ".join(["genedu", *map(shlex.quote, args.argv)])
@@ -143,11 +297,28 @@ def _command_line(args) -> str:
 TRAINERS = {
     "mixture": (_train_mixture, "a mixture of independent Bernoulli images, fitted by EM"),
     "vae": (_train_vae, "a variational autoencoder (genedu.vae), trained with Adam"),
+    "classifier": (_train_classifier, "the CNN classifier whose features FID uses"),
+    "dcgan": (_train_gan, "a DCGAN (genedu.gan), two players, two Adams"),
+    "cdcgan": (_train_gan, "a class-conditional DCGAN (one-hot label maps into D)"),
+}
+
+
+DEFAULTS = {  # model: (lr, batch size, latent, hidden)
+    "mixture": (1e-3, 128, 32, 32),
+    "vae": (1e-3, 128, 32, 32),
+    "classifier": (2e-3, 128, 0, 32),
+    "dcgan": (2e-4, 64, 64, 64),
+    "cdcgan": (2e-4, 64, 64, 64),
 }
 
 
 def _cmd_train(args) -> int:
     fn, _ = TRAINERS[args.model]
+    lr, batch, latent, hidden = DEFAULTS[args.model]
+    args.lr = args.lr if args.lr is not None else lr
+    args.batch_size = args.batch_size or batch
+    args.latent = args.latent or latent
+    args.hidden = args.hidden or hidden
     print(f"saved {fn(args)}.safetensors")
     return 0
 
@@ -165,6 +336,21 @@ def _cmd_sample(args) -> int:
 
 def _cmd_eval(args) -> int:
     model = hub.load(args.name)
+    if isinstance(model, metrics.Classifier):
+        test = data.load(args.data, "test", fallback=args.fallback)
+        acc = metrics.accuracy(model, test.images, test.labels)
+        print(f"{args.name} on {args.data} test: accuracy {acc:.4f} ({len(test)} images)")
+        return 0
+    if not hasattr(model, "log_prob"):  # a GAN: no likelihood, so its samples are judged
+        found = _gan_quality(model, args, n=max(args.n, 1000))
+        if not found:
+            raise ValueError(
+                f"{args.name} has no likelihood, and judging its samples needs the "
+                "classifier-mnist features and MNIST-sized data"
+            )
+        shown = ", ".join(f"{k} {v}" for k, v in found.items())
+        print(f"{args.name} (no likelihood) on {args.data} test: {shown}")
+        return 0
     likelihood = getattr(getattr(model, "config", None), "likelihood", "bernoulli")
     if hasattr(model, "elbo"):  # a VAE: measured the way `genedu train vae` measured it
         images = data.load(args.data, "test", fallback=args.fallback).images
@@ -208,16 +394,42 @@ def parser() -> argparse.ArgumentParser:
         "--steps", type=int, default=None, help="training steps (mixture: EM iterations, 30)"
     )
     t.add_argument("--components", type=int, default=50, help="mixture components")
-    t.add_argument("--latent", type=int, default=32, help="VAE latent dimensions")
-    t.add_argument("--hidden", type=int, default=32, help="VAE width (conv channels, MLP units)")
+    t.add_argument("--latent", type=int, default=None, help="latent dimensions (VAE 32, GAN 64)")
+    t.add_argument(
+        "--hidden", type=int, default=None, help="width: VAE 32, GAN 64, classifier 32 channels"
+    )
     t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
     t.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None)
     t.add_argument("--beta", type=float, default=1.0, help="VAE weight on the KL")
     t.add_argument(
         "--min-sigma", type=float, default=1e-3, help="Gaussian VAE: floor on the decoder's scale"
     )
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--batch-size", type=int, default=128)
+    t.add_argument(
+        "--lr", type=float, default=None, help="default: 1e-3 (GANs 2e-4, classifier 2e-3)"
+    )
+    t.add_argument("--batch-size", type=int, default=None, help="default: 128 (GANs 64)")
+    t.add_argument("--size", type=int, default=28, help="GANs: image side (32 pads MNIST by 2)")
+    t.add_argument("--loss", choices=["minimax", "nonsaturating", "hinge"], default="nonsaturating")
+    t.add_argument("--conditioning", choices=["input", "projection"], default="input")
+    t.add_argument("--r1", type=float, default=0.0, help="GANs: R1 penalty weight (gamma)")
+    t.add_argument("--ema", type=float, default=0.999, help="GANs: EMA decay of G (0: off)")
+    t.add_argument(
+        "--minutes", type=float, default=None, help="GANs: stop after this much training"
+    )
+    t.add_argument(
+        "--eval-minutes",
+        type=float,
+        nargs="*",
+        default=[],
+        help="GANs: measure FID etc. when training has taken these many minutes",
+    )
+    t.add_argument(
+        "--cas-steps",
+        type=int,
+        default=0,
+        help="cdcgan: also measure CAS, its classifier trained this many steps",
+    )
+    t.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, ...")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--out", required=True, help="checkpoint path, without extension")
     t.set_defaults(func=_cmd_train)
@@ -230,12 +442,16 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="samples.png")
     s.set_defaults(func=_cmd_sample)
 
-    e = sub.add_parser("eval", help="test log-likelihood of a checkpoint")
+    e = sub.add_parser(
+        "eval", help="test log-likelihood of a checkpoint (a GAN: FID, precision, recall)"
+    )
     e.add_argument("name")
     e.add_argument("--data", default="mnist")
     e.add_argument("--fallback", default=None)
     e.add_argument("--k", type=int, default=100, help="VAE: importance samples per image")
-    e.add_argument("--n", type=int, default=1000, help="VAE: test images for the IWAE bound")
+    e.add_argument(
+        "--n", type=int, default=1000, help="VAE: test images for IWAE; GAN: samples for FID"
+    )
     e.add_argument("--seed", type=int, default=0, help="VAE: seed of binarisation and samples")
     e.set_defaults(func=_cmd_eval)
     return p

@@ -166,3 +166,46 @@ def test_sample_a_shipped_vae_writes_a_png_grid(tmp_path, capsys):
     assert f"wrote {png}" in out
     picture = Image.open(png)
     assert picture.format == "PNG" and picture.width > 100 and picture.height > 100
+
+
+# ------------------------------------------------------------- GANs and the classifier
+
+
+def test_train_classifier_then_eval(tmp_path, capsys):
+    out = tmp_path / "clf"
+    code, stdout, _ = run_cli(capsys, "train", "classifier", "--data", "mnist5k", "--steps", "3",
+                              "--hidden", "4", "--out", str(out))  # fmt: skip
+    assert code == 0 and "test accuracy" in stdout
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["command"].startswith("genedu train classifier --data mnist5k")
+    assert {"test_accuracy", "train_seconds", "device", "threads"} <= set(meta["metrics"])
+    code, stdout, _ = run_cli(capsys, "eval", str(out), "--data", "mnist5k")
+    assert code == 0 and re.search(r"accuracy 0\.\d{4}", stdout)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+def test_train_gan_sample_and_eval(model, tmp_path, capsys):
+    out = tmp_path / model
+    code, stdout, err = run_cli(capsys, "train", model, "--data", "mnist5k", "--steps", "3",
+                                "--hidden", "4", "--latent", "4", "--size", "32",
+                                "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["config"]["shape"] == [1, 32, 32]
+    assert meta["config"]["num_classes"] == (10 if model == "cdcgan" else 0)
+    assert meta["metrics"]["steps"] == 3
+    assert not (tmp_path / f"{model}-training.json").exists()  # the resumable state is spent
+    code, _, _ = run_cli(capsys, "sample", str(out), "--n", "8", "--out", str(tmp_path / "s.png"))
+    assert code == 0 and (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_eval_of_a_shipped_gan_reports_sample_quality(capsys):
+    code, stdout, _ = run_cli(capsys, "eval", "dcgan-mnist", "--data", "mnist5k", "--n", "500")
+    assert code == 0
+    assert "no likelihood" in stdout and "fid_test" in stdout and "recall" in stdout
+
+
+def test_gan_size_that_padding_cannot_reach_is_refused(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "dcgan", "--data", "mnist5k", "--size", "31",
+                           "--steps", "1", "--out", str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "pad evenly" in err
