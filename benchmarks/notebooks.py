@@ -28,8 +28,11 @@ sys.path.insert(0, str(ROOT / "book" / "_ext"))
 import kernel_wakeup  # noqa: E402
 
 
-def run(path: Path, quick: bool, timeout: int) -> float:
-    """Execute one notebook in a fresh kernel; return its wall-clock seconds."""
+def run(path: Path, quick: bool, timeout: int, keep: Path | None = None) -> float:
+    """Execute one notebook in a fresh kernel; return its wall-clock seconds.
+
+    keep: a folder to write the executed notebook to, outputs and all, for reading.
+    """
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)
     env.pop("GENEDU_QUICK", None)
@@ -44,7 +47,11 @@ def run(path: Path, quick: bool, timeout: int) -> float:
     )
     start = time.perf_counter()
     client.execute(env=env)
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, keep / f"{path.stem}.{'quick' if quick else 'full'}.ipynb")
+    return seconds
 
 
 def main() -> None:
@@ -52,6 +59,7 @@ def main() -> None:
     parser.add_argument("prefixes", nargs="*", help="only notebooks whose name starts so")
     parser.add_argument("--modes", nargs="+", choices=("quick", "full"), default=["quick", "full"])
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument("--keep", type=Path, help="write the executed notebooks to this folder")
     args = parser.parse_args()
     setup(threads=2)
     kernel_wakeup.install()
@@ -66,7 +74,7 @@ def main() -> None:
     for path in paths:
         for mode in args.modes:
             print(f"running {path.name} ({mode}) ...", flush=True)
-            seconds = run(path, quick=mode == "quick", timeout=args.timeout)
+            seconds = run(path, quick=mode == "quick", timeout=args.timeout, keep=args.keep)
             rows.append(
                 record(
                     path.stem,
