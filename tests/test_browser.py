@@ -133,9 +133,11 @@ def test_page(server, browser, path, is_chapter):
             assert page.locator(f'a[href*="{host}"]').count() >= 1, (
                 f"{path}: no {host} launch button"
             )
-        # Widgets stored by the build are rendered by the vendored widget manager.
+        # Widgets stored by the build are rendered by the vendored widget manager. Attached,
+        # not necessarily visible: a finished progress bar (leave=False) is rendered hidden.
         if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
-            page.wait_for_selector(".jupyter-widgets, .widget-slider", timeout=10000)
+            page.wait_for_selector(".jupyter-widgets, .widget-slider", state="attached",
+                                   timeout=10000)  # fmt: skip
 
     shots = os.environ.get("GENEDU_SCREENSHOTS")  # a folder to keep a picture of every page
     if shots:
