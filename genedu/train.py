@@ -14,7 +14,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -170,6 +170,8 @@ def fit(
     resume: bool = False,
     eval_fn: Callable[[nn.Module], dict[str, float]] | None = None,
     eval_every: int | None = None,
+    eval_at_seconds: Sequence[float] = (),
+    max_seconds: float | None = None,
     progress: bool = True,
 ) -> History:
     """Train `model` by minimising ``model.loss(batch)["loss"]`` for `steps` steps.
@@ -187,7 +189,10 @@ def fit(
     checkpoint / checkpoint_every: save a resumable state there every N steps, at the
         end, and on Ctrl-C; `resume=True` continues from it when it exists.
     eval_fn / eval_every: call ``eval_fn(model)`` (in eval mode, no grad) every N steps
-        and at the end; its numbers land in ``history.evals`` with the wall time.
+        and at the end; its numbers land in ``history.evals`` with the training time.
+    eval_at_seconds: also evaluate when the training clock passes each of these marks.
+    max_seconds: stop once training has taken this long. The clock (``history.seconds``)
+        counts training steps only, not evaluations or checkpoints.
     Returns the History. A NaN or inf loss raises TrainingDiverged naming the step;
     Ctrl-C stops cleanly and returns the history so far with ``interrupted=True``.
     """
@@ -212,12 +217,13 @@ def fit(
         history.interrupted = False
     per_epoch = n // batch_size
     perm_epoch, perm = -1, None
-    t0 = time.perf_counter() - (history.seconds[-1] if history.seconds else 0.0)
+    clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
+    marks = sorted(s for s in eval_at_seconds if s > clock)
 
     def evaluate(step: int) -> None:
         model.eval()
         with torch.no_grad():
-            record = {"step": step, "seconds": time.perf_counter() - t0, **eval_fn(model)}
+            record = {"step": step, "seconds": clock, **eval_fn(model)}
         model.train()
         history.evals.append(record)
 
@@ -228,6 +234,7 @@ def fit(
     try:
         for step in bar:
             in_step, rng_before = True, torch.get_rng_state()
+            t = time.perf_counter()
             epoch, i = divmod(step, per_epoch)
             if epoch != perm_epoch:
                 g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -256,19 +263,25 @@ def fit(
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             opt.step()
             done, in_step = step + 1, False
+            clock += time.perf_counter() - t
 
             history.steps.append(step)
-            history.seconds.append(time.perf_counter() - t0)
+            history.seconds.append(clock)
             for k, v in out.items():
                 history.logs.setdefault(k, []).append(
                     float(v.detach()) if v.dim() == 0 else math.nan
                 )
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}")
-            if eval_fn is not None and eval_every and done % eval_every == 0:
+            at_mark = bool(marks) and clock >= marks[0]
+            while marks and clock >= marks[0]:
+                marks.pop(0)
+            if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
                 evaluate(done)
             if checkpoint_every and done % checkpoint_every == 0:
                 save_training_state(checkpoint, model, opt, done, history, seed)
+            if max_seconds is not None and clock >= max_seconds:
+                break
     except KeyboardInterrupt:
         history.interrupted = True
         print(f"genedu: interrupted after {done} steps; returning the history so far.")
@@ -288,8 +301,8 @@ def fit(
     if (
         eval_fn is not None
         and not history.interrupted
-        and not (history.evals and history.evals[-1]["step"] == steps)
+        and not (history.evals and history.evals[-1]["step"] == done)
     ):
-        evaluate(steps)
+        evaluate(done)
     model.eval()
     return history

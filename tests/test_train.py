@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 import torch
@@ -306,3 +307,27 @@ def test_evals_are_recorded_with_step_and_seconds():
     w0 = [e["w0"] for e in history.evals]
     assert w0[0] < w0[1] < w0[2] <= 1.0  # w moves towards the data mean, 1
     assert w0[2] == pytest.approx(model.w[0].item())
+
+
+class SlowQuadratic(ScriptedFailure):
+    """Each loss takes a known time, so that the training clock can be checked."""
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        time.sleep(0.02)
+        return super().loss(batch)
+
+
+def test_max_seconds_stops_on_the_training_clock_and_evals_do_not_count():
+    def slow_eval(model: nn.Module) -> dict[str, float]:
+        time.sleep(0.2)  # ten steps' worth, never charged to training
+        return {"w0": model.w[0].item()}
+
+    model = SlowQuadratic(fail_at=-1, how="nan")
+    history = fit(model, torch.ones(8, 3), steps=10_000, batch_size=4, lr=0.1,
+                  max_seconds=0.3, eval_fn=slow_eval, eval_at_seconds=[0.1, 0.2],
+                  progress=False)  # fmt: skip
+    assert 0.3 <= history.seconds[-1] < 0.5  # stopped at the budget, not at 10,000 steps
+    assert 10 <= len(history.steps) < 25  # about 15 steps of 0.02 s
+    marks = [e["seconds"] for e in history.evals]
+    assert len(marks) == 3 and marks[0] >= 0.1 and marks[1] >= 0.2  # two marks, then the end
+    assert history.evals[-1]["step"] == len(history.steps)  # the final eval is where it stopped
