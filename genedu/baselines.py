@@ -156,3 +156,56 @@ class BernoulliMixture(nn.Module):
                 )
             k = torch.full((n,), component)
         return torch.bernoulli(torch.sigmoid(self.logits[k]), generator=generator)
+
+
+@dataclass(frozen=True)
+class HistogramConfig:
+    shape: tuple[int, int, int] = (3, 32, 32)  # (C, H, W)
+
+
+class IndependentHistogram(nn.Module):
+    """Every channel of every pixel its own 256-level histogram, ignoring all the others:
+    the floor that a PixelCNN on 8-bit images must beat, in bits/dim.
+
+    Inputs are float images on the 256-level grid k/255 (genedu.data.to_unit).
+    """
+
+    def __init__(self, config: HistogramConfig = HistogramConfig()):
+        super().__init__()
+        self.config = config
+        self.logits = nn.Parameter(torch.zeros(256, *config.shape))  # uniform before fitting
+
+    def _levels(self, x: torch.Tensor, what: str) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            raise ValueError(f"{what}: expected float images in [0, 1]; use genedu.data.to_unit")
+        if tuple(x.shape[1:]) != tuple(self.config.shape) or x.dim() != 4:
+            raise ValueError(f"{what}: expected shape N×{self.config.shape}, got {tuple(x.shape)}")
+        levels = x * 255
+        if x.numel() and (
+            x.min() < 0 or x.max() > 1 or ((levels - levels.round()).abs() > 1e-3).any()
+        ):
+            raise ValueError(f"{what}: expected 8-bit values k/255 in [0, 1]")
+        return levels.round().long()
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor, pseudo_count: float = 1.0) -> IndependentHistogram:
+        """Smoothed counts: p(level) = (count + a) / (N + 256 a), the MAP histogram."""
+        levels = self._levels(x, "IndependentHistogram.fit_closed_form")
+        counts = torch.zeros(256, *self.config.shape).scatter_add_(
+            0, levels, torch.ones_like(levels, dtype=torch.float)
+        )
+        self.logits.copy_(torch.log(counts + pseudo_count))
+        return self
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) in nats, one value per image: shape (N,)."""
+        levels = self._levels(x, "IndependentHistogram.log_prob")
+        log_p = F.log_softmax(self.logits, dim=0).flatten(1)  # (256, C·H·W)
+        return log_p.gather(0, levels.flatten(1)).sum(1)  # log p of each value, summed
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n images (n×C×H×W) in [0, 1], every value drawn on its own."""
+        probs = F.softmax(self.logits, dim=0).flatten(1).T  # (C·H·W, 256)
+        levels = torch.multinomial(probs, n, replacement=True, generator=generator)
+        return levels.T.reshape(n, *self.config.shape).float() / 255

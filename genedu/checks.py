@@ -223,3 +223,52 @@ def knn_precision(fn: Callable[[torch.Tensor, torch.Tensor, int], float]) -> boo
         f"expected {expected:.4f}, got {float(result):.4f}: each real point's radius is the "
         "distance to its k-th nearest *other* real point (kthvalue(k + 1) skips itself)",
     )
+
+
+def causal_mask(fn: Callable[[int, str], torch.Tensor]) -> bool:
+    """Check fn(kernel_size, mask_type) -> the (k, k) 0/1 mask of a PixelCNN kernel."""
+    from .pixelcnn import MaskedConv2d
+
+    for k, kind in ((3, "A"), (5, "B"), (7, "A"), (5, "A")):
+        result = fn(k, kind)
+        if not _attempted(result, "causal_mask"):
+            return False
+        expected = MaskedConv2d(1, 1, k, kind).mask[0, 0]
+        if not isinstance(result, torch.Tensor) or result.shape != (k, k):
+            return _verdict(False, "causal_mask", f"return a ({k}, {k}) tensor for kernel {k}")
+        if not torch.equal(result.float(), expected):
+            return _verdict(
+                False,
+                "causal_mask",
+                f"kernel {k}, mask {kind}: ones on every row above the centre, and on the "
+                "centre row left of the centre; the centre itself only for mask B",
+            )
+    return _verdict(True, "causal_mask", "")
+
+
+def discretized_logistic_log_prob(fn: Callable[..., torch.Tensor]) -> bool:
+    """Check fn(x, mean, log_scale) -> log P(x) per value, for 8-bit x in [0, 1] and one
+    logistic in [-1, 1] units, the end bins reaching to ±infinity."""
+    from .pixelcnn import logistic_mixture_log_prob
+
+    g = torch.Generator().manual_seed(3)
+    mean = torch.rand(50, generator=g, dtype=torch.float64) * 2 - 1
+    log_scale = torch.rand(50, generator=g, dtype=torch.float64) * 1.5 - 2.5
+    u = (mean + torch.rand(50, generator=g, dtype=torch.float64) - 0.5).clamp(-1, 1)
+    x = ((u + 1) * 255 / 2).round() / 255  # 8-bit values near each mean, in float64
+    x[:2] = torch.tensor([0.0, 1.0])  # the two end bins
+    result = fn(x, mean, log_scale)
+    if not _attempted(result, "discretized_logistic_log_prob"):
+        return False
+    params = torch.stack([torch.zeros_like(mean), mean, log_scale], 1)[..., None, None]
+    expected = logistic_mixture_log_prob(params, x[:, None, None, None], 1).flatten()
+    if not isinstance(result, torch.Tensor) or result.shape != expected.shape:
+        return _verdict(
+            False, "discretized_logistic_log_prob", "return one log-probability per value: (50,)"
+        )
+    return _verdict(
+        torch.allclose(result, expected, atol=1e-4),
+        "discretized_logistic_log_prob",
+        "with u = 2x - 1 and s = exp(log_scale): log[σ((u + 1/255 - mean)/s) - "
+        "σ((u - 1/255 - mean)/s)]; at x = 0 drop the lower σ, at x = 1 the upper one is 1",
+    )

@@ -234,3 +234,18 @@ def test_component_out_of_range(component):
 def test_mixture_needs_a_component():
     with pytest.raises(ValueError, match="components must be >= 1"):
         BernoulliMixture(MixtureConfig(components=0))
+
+
+def test_independent_histogram_is_the_smoothed_count_and_normalised():
+    from genedu.baselines import HistogramConfig, IndependentHistogram
+
+    x = torch.tensor([0, 0, 255, 7]).float().reshape(4, 1, 1, 1) / 255
+    model = IndependentHistogram(HistogramConfig(shape=(1, 1, 1))).fit_closed_form(x)
+    # level 0 was seen twice in 4: (2 + 1) / (4 + 256)
+    assert model.log_prob(x[:1]).exp().item() == pytest.approx(3 / 260)
+    levels = torch.arange(256.0).reshape(-1, 1, 1, 1) / 255
+    assert model.log_prob(levels).exp().sum().item() == pytest.approx(1.0, abs=1e-5)
+    s = model.sample(2000, generator=torch.Generator().manual_seed(0))
+    assert (s == 0).float().mean().item() == pytest.approx(3 / 260, abs=0.01)
+    with pytest.raises(ValueError, match="8-bit"):
+        model.log_prob(torch.full((1, 1, 1, 1), 0.3))

@@ -39,6 +39,21 @@ def precision_of(real, fake, k, skip_self=True):
     return (torch.cdist(fake, real) <= radius[None]).any(1).double().mean().item()
 
 
+def causal_mask_by_hand(k, mask_type):  # chapter 5's solution, written independently
+    mask = torch.zeros(k, k)
+    mask[: k // 2] = 1
+    mask[k // 2, : k // 2 + (mask_type == "B")] = 1
+    return mask
+
+
+def logistic_by_cdf(x, mean, log_scale, tails=True):  # chapter 5's solution
+    u, s = 2 * x - 1, log_scale.exp()
+    upper, lower = torch.sigmoid((u + 1 / 255 - mean) / s), torch.sigmoid((u - 1 / 255 - mean) / s)
+    if tails:
+        upper, lower = torch.where(x >= 1, 1.0, upper), torch.where(x <= 0, 0.0, lower)
+    return torch.log((upper - lower).clamp(min=1e-12))
+
+
 CASES = {
     "bernoulli_log_prob": (
         lambda x, mu: (x * mu.log() + (1 - x) * (1 - mu).log()).flatten(1).sum(1),
@@ -92,6 +107,20 @@ CASES = {
         [
             fd_diag_only,
             lambda mu1, s1, mu2, s2: ((mu1 - mu2) ** 2).sum(),  # the means alone
+        ],
+    ),
+    "causal_mask": (
+        causal_mask_by_hand,
+        [
+            lambda k, t: causal_mask_by_hand(k, "B"),  # always sees the centre
+            lambda k, t: causal_mask_by_hand(k, t).T,  # columns for rows
+        ],
+    ),
+    "discretized_logistic_log_prob": (
+        logistic_by_cdf,
+        [
+            lambda x, m, ls: logistic_by_cdf(x, m, ls, tails=False),  # end bins not open
+            lambda x, m, ls: logistic_by_cdf(x, m, -ls),  # the scale inverted
         ],
     ),
     "knn_precision": (
