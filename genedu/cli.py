@@ -289,6 +289,99 @@ def _gan_quality(model, args, n: int = 10_000) -> dict:
     return found
 
 
+def _pixel_test_set(args, likelihood: str, n: int):
+    """The first n test images as the model reads them (binarised with a fixed seed)."""
+    test = data.load(args.data, "test", fallback=args.fallback)
+    images, labels = test.images[:n], test.labels
+    g = torch.Generator().manual_seed(args.seed)
+    x = data.binarize(images, generator=g) if likelihood == "bernoulli" else data.to_unit(images)
+    return x, None if labels is None else labels[:n]
+
+
+def _train_pixelcnn(args):
+    """A PixelCNN on `--data`: Bernoulli on dynamically binarised digits, else 256 levels."""
+    from .pixelcnn import GatedPixelCNN, PixelCNN, PixelCNNConfig
+
+    train.seed_everything(args.seed)
+    ds = data.load(args.data, "train", fallback=args.fallback)
+    binary = ds.images.shape[1] == 1 and "mnist" in ds.name
+    likelihood = args.likelihood or ("bernoulli" if binary else "logistic")
+    binary = likelihood == "bernoulli"
+    if likelihood == "gaussian":
+        raise ValueError("a PixelCNN's likelihood is bernoulli, categorical or logistic")
+    classes = 0
+    if args.conditional and ds.labels is not None:
+        classes = len(ds.classes) if ds.classes else int(ds.labels.max()) + 1
+    if args.conditional and not classes:
+        raise ValueError(f"--conditional needs class labels, and {ds.name} has none")
+    config = PixelCNNConfig(
+        shape=tuple(ds.images.shape[1:]),
+        channels=args.hidden,
+        layers=args.layers,
+        likelihood=likelihood,
+        num_classes=classes,
+    )
+    plain = args.architecture == "plain"
+    model = (PixelCNN if plain else GatedPixelCNN)(config)
+    x_test, y_test = _pixel_test_set(args, likelihood, args.n_test)
+
+    def measure(model) -> dict[str, float]:  # the marginal log p(x) when conditional
+        nll = metrics.mean_nll(model.log_prob, x_test, batch_size=250)
+        return {"test_nll_nats": round(nll, 3)}
+
+    marks = [60 * m for m in args.eval_minutes]
+    history = train.fit(
+        model,
+        (ds.images, ds.labels) if classes else ds.images,
+        steps=args.steps or 1_000_000,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        transform=data.binarize if likelihood == "bernoulli" else None,
+        lr_schedule=None,
+        seed=args.seed,
+        device=train.device() if args.device == "auto" else args.device,
+        checkpoint=f"{args.out}-training",
+        checkpoint_every=500,
+        resume=True,
+        eval_fn=measure if marks else None,
+        eval_at_seconds=marks,
+        max_seconds=None if args.minutes is None else 60 * args.minutes,
+    )
+    model = model.cpu().eval()
+    with torch.no_grad():  # fit measured the end already when it kept a curve
+        found = _rounded(history.evals[-1]) if history.evals else measure(model)
+        if classes:
+            nll_y = -sum(
+                model.log_prob(x_test[i : i + 250], y_test[i : i + 250]).sum().item()
+                for i in range(0, len(x_test), 250)
+            )
+            found["test_nll_given_class_nats"] = round(nll_y / len(x_test), 3)
+    dims = x_test[0].numel()
+    found |= {
+        "test_bits_per_dim": round(metrics.bits_per_dim(found["test_nll_nats"], dims), 4),
+        "test_images": len(x_test),
+        "train_steps": history.steps[-1] + 1 if history.steps else 0,
+        "train_seconds": round(history.seconds[-1], 1) if history.seconds else 0.0,
+        "curve": [
+            {"minutes": round(e["seconds"] / 60, 2), "step": e["step"], **_rounded(e)}
+            for e in history.evals
+        ],
+        "data": f"{ds.name} ({'dynamically binarised' if binary else '256 levels'})",
+    }
+    print(
+        f"test NLL {found['test_nll_nats']} nats, {found['test_bits_per_dim']} bits/dim "
+        f"(first {len(x_test)} test images) after {found['train_seconds']} s"
+    )
+    saved = hub.save(model, args.out, metrics=found, command=_command_line(args))
+    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
+        leftover.unlink(missing_ok=True)
+    return saved
+
+
+def _rounded(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in ("step", "seconds")}
+
+
 def _command_line(args) -> str:
     """How this run was invoked, as `genedu ...`, with no path of this machine in it."""
     return " ".join(["genedu", *map(shlex.quote, args.argv)])
@@ -300,6 +393,7 @@ TRAINERS = {
     "classifier": (_train_classifier, "the CNN classifier whose features FID uses"),
     "dcgan": (_train_gan, "a DCGAN (genedu.gan), two players, two Adams"),
     "cdcgan": (_train_gan, "a class-conditional DCGAN (one-hot label maps into D)"),
+    "pixelcnn": (_train_pixelcnn, "a gated PixelCNN (genedu.pixelcnn), exact likelihood"),
 }
 
 
@@ -309,6 +403,7 @@ DEFAULTS = {  # model: (lr, batch size, latent, hidden)
     "classifier": (2e-3, 128, 0, 32),
     "dcgan": (2e-4, 64, 64, 64),
     "cdcgan": (2e-4, 64, 64, 64),
+    "pixelcnn": (2e-3, 64, 0, 32),
 }
 
 
@@ -352,6 +447,15 @@ def _cmd_eval(args) -> int:
         print(f"{args.name} (no likelihood) on {args.data} test: {shown}")
         return 0
     likelihood = getattr(getattr(model, "config", None), "likelihood", "bernoulli")
+    if hasattr(model, "bits_per_dim"):  # a PixelCNN: measured the way its training did
+        args.n_test = args.n
+        x, _ = _pixel_test_set(args, likelihood, args.n)
+        nll = metrics.mean_nll(model.log_prob, x, batch_size=250)
+        print(
+            f"{args.name} on {args.data} test: NLL {nll:.3f} nats, "
+            f"{metrics.bits_per_dim(nll, x[0].numel()):.4f} bits/dim (first {len(x)} images)"
+        )
+        return 0
     if hasattr(model, "elbo"):  # a VAE: measured the way `genedu train vae` measured it
         images = data.load(args.data, "test", fallback=args.fallback).images
         g = torch.Generator().manual_seed(args.seed)
@@ -398,8 +502,21 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--hidden", type=int, default=None, help="width: VAE 32, GAN 64, classifier 32 channels"
     )
-    t.add_argument("--architecture", choices=["conv", "mlp"], default="conv")
-    t.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default=None)
+    t.add_argument(
+        "--architecture",
+        choices=["conv", "mlp", "gated", "plain"],
+        default="conv",
+        help="VAE: conv or mlp; PixelCNN: gated (with conv) or plain",
+    )
+    t.add_argument(
+        "--likelihood",
+        choices=["bernoulli", "gaussian", "categorical", "logistic"],
+        default=None,
+        help="VAE: bernoulli or gaussian; PixelCNN: bernoulli, categorical or logistic",
+    )
+    t.add_argument("--layers", type=int, default=8, help="PixelCNN: gated or mask-B layers")
+    t.add_argument("--conditional", action="store_true", help="PixelCNN: condition on the class")
+    t.add_argument("--n-test", type=int, default=1000, help="PixelCNN: test images behind the NLL")
     t.add_argument("--beta", type=float, default=1.0, help="VAE weight on the KL")
     t.add_argument(
         "--min-sigma", type=float, default=1e-3, help="Gaussian VAE: floor on the decoder's scale"
@@ -414,14 +531,14 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--r1", type=float, default=0.0, help="GANs: R1 penalty weight (gamma)")
     t.add_argument("--ema", type=float, default=0.999, help="GANs: EMA decay of G (0: off)")
     t.add_argument(
-        "--minutes", type=float, default=None, help="GANs: stop after this much training"
+        "--minutes", type=float, default=None, help="GANs, PixelCNN: stop after this much training"
     )
     t.add_argument(
         "--eval-minutes",
         type=float,
         nargs="*",
         default=[],
-        help="GANs: measure FID etc. when training has taken these many minutes",
+        help="GANs, PixelCNN: measure FID etc. (test NLL) when training has taken these minutes",
     )
     t.add_argument(
         "--cas-steps",

@@ -209,3 +209,30 @@ def test_gan_size_that_padding_cannot_reach_is_refused(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "mnist5k", "--size", "31",
                            "--steps", "1", "--out", str(tmp_path / "x"))  # fmt: skip
     assert code == 2 and "pad evenly" in err
+
+
+def test_train_pixelcnn_then_eval_and_sample(tmp_path, capsys):
+    ckpt = tmp_path / "p"
+    argv = "train pixelcnn --data mnist5k --steps 3 --hidden 4 --layers 2 --conditional"
+    argv += " --n-test 20 --eval-minutes 0.0001 --out"  # a mark after the first step
+    code, out, err = run_cli(capsys, *argv.split(), str(ckpt))
+    assert code == 0, err
+    meta = json.loads(ckpt.with_suffix(".json").read_text())
+    assert meta["class"] == "genedu.pixelcnn.GatedPixelCNN"
+    assert meta["config"]["num_classes"] == 10 and meta["config"]["likelihood"] == "bernoulli"
+    m = meta["metrics"]
+    assert m["train_steps"] == 3 and m["test_images"] == 20 and len(m["curve"]) == 2
+    # untrained: about 784 ln 2 = 543 nats; the class never costs more than log 10
+    assert 300 < m["test_nll_given_class_nats"] < 800
+    assert m["test_nll_nats"] <= m["test_nll_given_class_nats"] + 2.31
+    assert not (tmp_path / "p-training.json").exists()
+
+    code, out, err = run_cli(capsys, "eval", str(ckpt), "--data", "mnist5k", "--n", "20")
+    assert code == 0, err
+    nll = float(re.search(r"NLL ([\d.]+) nats", out).group(1))
+    assert nll == pytest.approx(m["test_nll_nats"], abs=2e-3)  # the same images, binarised alike
+
+    png = tmp_path / "s.png"
+    code, out, err = run_cli(capsys, "sample", str(ckpt), "--n", "4", "--out", str(png))
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
