@@ -179,7 +179,8 @@ class IndependentHistogram(nn.Module):
         if not isinstance(x, torch.Tensor) or not x.is_floating_point():
             raise ValueError(f"{what}: expected float images in [0, 1]; use genedu.data.to_unit")
         if tuple(x.shape[1:]) != tuple(self.config.shape) or x.dim() != 4:
-            raise ValueError(f"{what}: expected shape N×{self.config.shape}, got {tuple(x.shape)}")
+            expected = "×".join(map(str, self.config.shape))
+            raise ValueError(f"{what}: expected shape N×{expected}, got {tuple(x.shape)}")
         levels = x * 255
         if x.numel() and (
             x.min() < 0 or x.max() > 1 or ((levels - levels.round()).abs() > 1e-3).any()
@@ -206,6 +207,6 @@ class IndependentHistogram(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
         """n images (n×C×H×W) in [0, 1], every value drawn on its own."""
-        probs = F.softmax(self.logits, dim=0).flatten(1).T  # (C·H·W, 256)
+        probs = F.softmax(self.logits, dim=0).flatten(1).T.cpu()  # (C·H·W, 256)
         levels = torch.multinomial(probs, n, replacement=True, generator=generator)
-        return levels.T.reshape(n, *self.config.shape).float() / 255
+        return levels.T.reshape(n, *self.config.shape).float().to(self.logits.device) / 255

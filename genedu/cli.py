@@ -325,8 +325,12 @@ def _train_pixelcnn(args):
     model = (PixelCNN if plain else GatedPixelCNN)(config)
     x_test, y_test = _pixel_test_set(args, likelihood, args.n_test)
 
+    if classes and y_test is None:
+        raise ValueError(f"--conditional: the test split of {ds.name} has no labels")
+
     def measure(model) -> dict[str, float]:  # the marginal log p(x) when conditional
-        nll = metrics.mean_nll(model.log_prob, x_test, batch_size=250)
+        x = x_test.to(next(model.parameters()).device)
+        nll = metrics.mean_nll(model.log_prob, x, batch_size=250)
         return {"test_nll_nats": round(nll, 3)}
 
     marks = [60 * m for m in args.eval_minutes]
@@ -448,8 +452,7 @@ def _cmd_eval(args) -> int:
         return 0
     likelihood = getattr(getattr(model, "config", None), "likelihood", "bernoulli")
     if hasattr(model, "bits_per_dim"):  # a PixelCNN: measured the way its training did
-        args.n_test = args.n
-        x, _ = _pixel_test_set(args, likelihood, args.n)
+        x, _ = _pixel_test_set(args, likelihood, args.n)  # binarised with --seed, as training
         nll = metrics.mean_nll(model.log_prob, x, batch_size=250)
         print(
             f"{args.name} on {args.data} test: NLL {nll:.3f} nats, "

@@ -37,6 +37,8 @@ LEVELS = 256  # grey levels of an 8-bit channel
 
 @dataclass(frozen=True)
 class PixelCNNConfig:
+    """The shape of the images, the network's size, and the output distribution."""
+
     shape: tuple[int, int, int] = (1, 28, 28)  # C×H×W
     channels: int = 64  # hidden feature maps
     layers: int = 8  # gated layers (GatedPixelCNN) or mask-B blocks after mask A (PixelCNN)
@@ -58,7 +60,10 @@ class PixelCNNConfig:
             if k < 3 or k % 2 == 0:
                 problems.append(f"{name} must be odd and >= 3, got {k}")
         if self.channels < 1 or self.layers < 1 or self.mixtures < 1 or self.num_classes < 0:
-            problems.append("channels, layers and mixtures must be >= 1, num_classes >= 0")
+            problems.append(
+                "channels, layers and mixtures must be >= 1 and num_classes >= 0, got "
+                f"{self.channels}, {self.layers}, {self.mixtures} and {self.num_classes}"
+            )
         if problems:
             raise ValueError("PixelCNNConfig: " + "; ".join(problems))
 
@@ -132,7 +137,7 @@ def _channel_mean(means, coeffs, x, c: int):
     return mean
 
 
-def logistic_mixture_log_prob(params: torch.Tensor, x: torch.Tensor, mixtures: int):
+def logistic_mixture_log_prob(params: torch.Tensor, x: torch.Tensor, mixtures: int) -> torch.Tensor:
     r"""log p(x) per pixel (B, H, W), in nats, under a mixture of discretised logistics.
 
     x: (B, C, H, W) on the 256-level grid in [0, 1]. Bin k covers $[x_k - 1/255,
@@ -160,7 +165,7 @@ def logistic_mixture_log_prob(params: torch.Tensor, x: torch.Tensor, mixtures: i
 
 
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Index k with CDF(k-1) <= u < CDF(k), for probs (B, K) and u (B,)."""
+    """Index k with CDF(k-1) < u <= CDF(k), for probs (B, K) and u (B,): a draw of k."""
     cdf = probs.cumsum(dim=1)
     return torch.searchsorted(cdf, u[:, None].contiguous()).squeeze(1).clamp(max=probs.shape[1] - 1)
 
@@ -290,14 +295,15 @@ class _PixelModel(nn.Module):
         k = _inverse_cdf(F.softmax(logit_w, dim=1), u[:, c])[:, None]  # the component
         pick = lambda t: t.gather(1, k[:, :, None].expand(-1, 1, t.shape[2]))[:, 0]  # noqa: E731
         means, log_s, coeffs = pick(means), pick(log_s), pick(coeffs)
-        xs = 2 * x - 1
+        xs, new = 2 * x - 1, x.clone()  # xs: [-1, 1] units, what the means move with
         for ch in range(c):
             mean = _channel_mean(means[:, None], coeffs[:, None], xs, ch)[:, 0]
             uu = u[:, ch].clamp(1e-5, 1 - 1e-5)
             value = mean + torch.exp(log_s[:, ch]) * (torch.log(uu) - torch.log1p(-uu))
             level = ((value.clamp(-1, 1) + 1) * (LEVELS - 1) / 2).round()
-            xs[:, ch] = torch.where(known[:, ch], xs[:, ch], 2 * level / (LEVELS - 1) - 1)
-        return (xs + 1) / 2
+            new[:, ch] = torch.where(known[:, ch], x[:, ch], level / (LEVELS - 1))
+            xs[:, ch] = 2 * new[:, ch] - 1
+        return new
 
     @torch.no_grad()
     def _generate(self, x, known, y, generator, method: str) -> torch.Tensor:
@@ -373,9 +379,16 @@ class _PixelModel(nn.Module):
                 f"shape {tuple(x.shape)}, got {getattr(known_mask, 'dtype', type(known_mask))} "
                 f"{tuple(getattr(known_mask, 'shape', ()))}"
             )
+        x = x.to(self.head[1].weight.device)
         known = known_mask.to(x.device).expand_as(x)
+        if self.config.likelihood == "logistic" and (known != known[:, :1]).any():
+            raise ValueError(
+                "known_mask: the logistic mixture draws a pixel's channels together, so "
+                "each pixel must be known or unknown as a whole (pass shape (N, 1, H, W))"
+            )
         if self.config.num_classes and condition is None:
-            condition = self._class_posterior(x, known).multinomial(1, generator=generator)[:, 0]
+            posterior = self._class_posterior(x, known).cpu()  # the generator lives on the CPU
+            condition = posterior.multinomial(1, generator=generator)[:, 0]
         return self._generate(x, known, self._labels(condition, len(x)), generator, method)
 
     @torch.no_grad()
@@ -396,13 +409,11 @@ def receptive_field(model: _PixelModel, i: int, j: int, *, examples: int = 4) ->
     non-zero gradients of every parameter there, over a few random inputs."""
     c, h, w = model.config.shape
     x = torch.rand(examples, c, h, w, generator=torch.Generator().manual_seed(0))
-    x = (x > 0.5).float() if model.config.likelihood == "bernoulli" else (x * 255).round() / 255
+    x = x.to(next(model.parameters()))  # the model's device and dtype
+    x = (x > 0.5).to(x.dtype) if model.config.likelihood == "bernoulli" else (x * 255).round() / 255
     x.requires_grad_(True)
-    y = (
-        model._labels(torch.arange(examples) % max(1, model.config.num_classes), examples)
-        if model.config.num_classes
-        else None
-    )
+    k = model.config.num_classes
+    y = model._labels(torch.arange(examples) % k if k else None, examples)
     with torch.enable_grad():
         raw = model._network(x, y)[:, :, i, j]
         (grad,) = torch.autograd.grad(raw.sum() + (raw**2).sum(), x)
@@ -492,6 +503,7 @@ class GatedLayer(nn.Module):
         return self.embed(y)[..., None, None].chunk(2, 1) if y is not None else None
 
     def forward(self, v: torch.Tensor, h: torch.Tensor, y: torch.Tensor | None):
+        """One layer on both stacks: (v, h) in, (v, h) out, each (B, F, H, W)."""
         bias = self.bias(y)
         v_pre = self.vertical_pre(v, bias)
         return gate(v_pre), self.horizontal_out(h, shift_down(v_pre), bias)
@@ -521,23 +533,24 @@ class GatedPixelCNN(_PixelModel):
             v, h = layer(v, h, y)
         return self.head(h)
 
-    def _row_cache(self, x, i, y) -> list[torch.Tensor]:
-        """Every layer's vertical pre-activation for row i-1, (B, 2F, 1, W) each: what row i's
-        horizontal stack links to (zeros above the top row)."""
+    def _row_cache(self, x, i, y) -> list[tuple[torch.Tensor, tuple | None]]:
+        """Per layer: the vertical pre-activation of row i-1, (B, 2F, 1, W), which row i's
+        horizontal stack links to (zeros above the top row), and the class's biases."""
         r0 = max(0, i - self.reach)
-        v, rows = 2 * x[:, :, r0:i] - 1, []
+        v, cache = 2 * x[:, :, r0:i] - 1, []
         for layer in self.layers:
+            bias = layer.bias(y)  # once per row, not once per pixel
             if i == 0:
-                rows.append(x.new_zeros(len(x), layer.link.in_channels, 1, x.shape[3]))
-                continue
-            v_pre = layer.vertical_pre(v, layer.bias(y))
-            rows.append(v_pre[:, :, -1:])
-            v = gate(v_pre)
-        return rows
+                above = x.new_zeros(len(x), layer.link.in_channels, 1, x.shape[3])
+            else:
+                v_pre = layer.vertical_pre(v, bias)
+                above, v = v_pre[:, :, -1:], gate(v_pre)
+            cache.append((above, bias))
+        return cache
 
     def _raw_at(self, x, i, j, y, cache) -> torch.Tensor:
         c0 = max(0, j - self.reach)
         h = 2 * x[:, :, i : i + 1, c0 : j + 1] - 1
-        for layer, above in zip(self.layers, cache, strict=True):
-            h = layer.horizontal_out(h, above[..., c0 : j + 1], layer.bias(y))
+        for layer, (above, bias) in zip(self.layers, cache, strict=True):
+            h = layer.horizontal_out(h, above[..., c0 : j + 1], bias)
         return self.head(h[..., -1:])[:, :, 0, 0]

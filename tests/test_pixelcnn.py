@@ -317,3 +317,18 @@ def test_off_grid_values_and_bad_arguments_raise():
         PixelCNNConfig(likelihood="gaussian")
     with pytest.raises(ValueError, match="kernel must be odd"):
         PixelCNNConfig(kernel=4)
+
+
+def test_colour_completion_keeps_known_values_exactly_and_refuses_split_pixels():
+    model = tiny(GatedPixelCNN, (3, 4, 5), "logistic").float()
+    x = valid_images(model, 2).float()
+    known = torch.rand(2, 1, 4, 5, generator=g(4)) > 0.5
+    cached = model.complete(x, known, generator=g(1))
+    assert torch.equal(cached[known.expand_as(x)], x[known.expand_as(x)])  # bit for bit
+    levels = cached * 255
+    assert ((levels - levels.round()).abs() < 1e-4).all()  # every value on the 8-bit grid
+    assert torch.equal(model.complete(x, known, generator=g(1), method="naive"), cached)
+    split = known.expand(2, 3, 4, 5).clone()
+    split[:, 1] = ~split[:, 1]  # G unknown where R is known
+    with pytest.raises(ValueError, match="known or unknown as a whole"):
+        model.complete(x, split)
