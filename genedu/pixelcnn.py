@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import check_float_images
+
 LIKELIHOODS = ("bernoulli", "categorical", "logistic")
 LEVELS = 256  # grey levels of an 8-bit channel
 
@@ -183,17 +185,9 @@ class _PixelModel(nn.Module):
 
     # ------------------------------------------------------------ checks
     def _check(self, x: torch.Tensor, what: str) -> None:
-        shape, kind = tuple(self.config.shape), self.config.likelihood
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise ValueError(
-                f"{what}: expected a float tensor in [0, 1], got "
-                f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize "
-                "(bernoulli) or genedu.data.to_unit (256 levels)"
-            )
-        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(
-                f"{what}: expected shape N×{'×'.join(map(str, shape))}, got {tuple(x.shape)}"
-            )
+        kind = self.config.likelihood
+        hint = "use genedu.data.binarize (bernoulli) or genedu.data.to_unit (256 levels)"
+        check_float_images(x, self.config.shape, what, hint)
         if kind == "bernoulli" and not ((x == 0) | (x == 1)).all():
             raise ValueError(
                 f"{what}: a Bernoulli PixelCNN models binary images: expected values in "

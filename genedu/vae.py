@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .data import check_float_images
+
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("conv", "mlp")
 
@@ -129,17 +131,8 @@ class VAE(nn.Module):
 
     # ---------------------------------------------------------------- checks
     def _check(self, x: torch.Tensor, what: str) -> None:
-        shape = tuple(self.config.shape)
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise ValueError(
-                f"{what}: expected a float tensor in [0, 1], got "
-                f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize "
-                "(digits) or genedu.data.to_unit (grey levels)"
-            )
-        if x.dim() != 4 or tuple(x.shape[1:]) != shape:
-            raise ValueError(
-                f"{what}: expected shape N×{'×'.join(map(str, shape))}, got {tuple(x.shape)}"
-            )
+        hint = "use genedu.data.binarize (digits) or genedu.data.to_unit (grey levels)"
+        check_float_images(x, self.config.shape, what, hint)
         if x.numel() and (x.min() < 0 or x.max() > 1):
             raise ValueError(
                 f"{what}: expected values in [0, 1], got [{x.min().item():.3g}, "
