@@ -70,3 +70,12 @@ def write(name: str, records: list[dict]) -> Path:
         )
     print(f"wrote {path}")
     return path
+
+
+def verdict(row: dict, goal: str, met: bool) -> dict:
+    """The record behind a goal, restated as that goal's verdict: its metric becomes
+    "goal: <goal>: met" (or "missed") and ``met`` holds the answer. Printed as well."""
+    word = "met" if met else "missed"
+    print(f"{row['model']}: goal {goal}: {word} ({row['value']} {row['unit']} "
+          f"after {row['wall_seconds']} s)")  # fmt: skip
+    return {**row, "metric": f"goal: {goal}: {word}", "met": met}

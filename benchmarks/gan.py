@@ -26,7 +26,7 @@ import argparse
 import json
 
 import torch
-from common import RESULTS, record, setup, write
+from common import RESULTS, record, setup, verdict, write
 
 from genedu import data, gan, hub, metrics
 
@@ -146,9 +146,7 @@ def judge(rows: list[dict]) -> list[dict]:
         best = (min if lower else max)(found, key=lambda r: r["value"])
         met = best["value"] < target if op == "<" else best["value"] >= target
         when = f" within {seconds // 60} min" if seconds else ""
-        goal = f"goal: {metric} {op} {target:g}{when}: {'met' if met else 'missed'}"
-        verdicts.append({**best, "metric": goal, "met": met})
-        print(f"{best['model']}: {goal} ({best['value']} after {best['wall_seconds']} s)")
+        verdicts.append(verdict(best, f"{metric} {op} {target:g}{when}", met))
     return verdicts
 
 

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import torch
-from common import record, setup, write
+from common import record, setup, verdict, write
 
 from genedu import data, hub, metrics, train
 from genedu.baselines import HistogramConfig, IndependentHistogram
@@ -42,13 +42,6 @@ TRAIN = (
     "genedu train pixelcnn --data mnist --conditional --layers 10 --minutes 30 "
     "--eval-minutes 5 10 15 20 25 --out genedu/weights/pixelcnn-mnist"
 )
-
-
-def verdict(row: dict, goal: str, ok: bool) -> dict:
-    """The record behind a goal, restated as that goal's verdict."""
-    word = "met" if ok else "missed"
-    print(f"{row['model']}: goal {goal}: {word} ({row['value']} {row['unit']})")
-    return {**row, "metric": f"goal: {goal}: {word}", "met": ok}
 
 
 def likelihood(args) -> list[dict]:

@@ -20,7 +20,7 @@ import json
 import time
 
 import torch
-from common import RESULTS, record, setup, write
+from common import RESULTS, record, setup, verdict, write
 
 from genedu import data
 from genedu.vae import VAE, VAEConfig, mean_neg_elbo
@@ -92,10 +92,8 @@ def judge(rows: list[dict]) -> list[dict]:
             if not found or trained < seconds - 1:
                 continue  # this run never trained that long: no verdict
             best = min(found, key=lambda r: r["value"])
-            verdict = "met" if best["value"] <= target else "missed"
-            goal = f"goal: {metric} <= {target:g} within {seconds // 60} min: {verdict}"
-            verdicts.append({**best, "metric": goal, "met": verdict == "met"})
-            print(f"{model}: {goal} ({best['value']} nats after {best['wall_seconds']} s)")
+            goal = f"{metric} <= {target:g} within {seconds // 60} min"
+            verdicts.append(verdict(best, goal, best["value"] <= target))
     return verdicts
 
 

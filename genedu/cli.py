@@ -304,8 +304,8 @@ def _train_pixelcnn(args):
 
     train.seed_everything(args.seed)
     ds = data.load(args.data, "train", fallback=args.fallback)
-    binary = ds.images.shape[1] == 1 and "mnist" in ds.name
-    likelihood = args.likelihood or ("bernoulli" if binary else "logistic")
+    digits = ds.images.shape[1] == 1 and "mnist" in ds.name
+    likelihood = args.likelihood or ("bernoulli" if digits else "logistic")
     binary = likelihood == "bernoulli"
     if likelihood == "gaussian":
         raise ValueError("a PixelCNN's likelihood is bernoulli, categorical or logistic")
@@ -340,8 +340,7 @@ def _train_pixelcnn(args):
         steps=args.steps or 1_000_000,
         lr=args.lr,
         batch_size=args.batch_size,
-        transform=data.binarize if likelihood == "bernoulli" else None,
-        lr_schedule=None,
+        transform=data.binarize if binary else None,
         seed=args.seed,
         device=train.device() if args.device == "auto" else args.device,
         checkpoint=f"{args.out}-training",
@@ -353,7 +352,7 @@ def _train_pixelcnn(args):
     )
     model = model.cpu().eval()
     with torch.no_grad():  # fit measured the end already when it kept a curve
-        found = _rounded(history.evals[-1]) if history.evals else measure(model)
+        found = _eval_numbers(history.evals[-1]) if history.evals else measure(model)
         if classes:
             nll_y = -sum(
                 model.log_prob(x_test[i : i + 250], y_test[i : i + 250]).sum().item()
@@ -367,7 +366,7 @@ def _train_pixelcnn(args):
         "train_steps": history.steps[-1] + 1 if history.steps else 0,
         "train_seconds": round(history.seconds[-1], 1) if history.seconds else 0.0,
         "curve": [
-            {"minutes": round(e["seconds"] / 60, 2), "step": e["step"], **_rounded(e)}
+            {"minutes": round(e["seconds"] / 60, 2), "step": e["step"], **_eval_numbers(e)}
             for e in history.evals
         ],
         "data": f"{ds.name} ({'dynamically binarised' if binary else '256 levels'})",
@@ -382,7 +381,8 @@ def _train_pixelcnn(args):
     return saved
 
 
-def _rounded(record: dict) -> dict:
+def _eval_numbers(record: dict) -> dict:
+    """An evaluation record's measurements, without its step and time."""
     return {k: v for k, v in record.items() if k not in ("step", "seconds")}
 
 

@@ -41,6 +41,7 @@ from .train import (
     TrainingDiverged,
     _flatten_optimizer,
     _restore_optimizer,
+    passed_mark,
     seed_everything,
 )
 
@@ -595,9 +596,7 @@ def fit(
                 history.logs.setdefault(k, []).append(v)
             if step % 10 == 0:
                 bar.set_postfix(d=f"{logs['d']:.3f}", g=f"{logs['g']:.3f}")
-            at_mark = bool(marks) and clock >= marks[0]
-            while marks and clock >= marks[0]:
-                marks.pop(0)
+            at_mark = passed_mark(marks, clock)
             if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
                 evaluate(done)
             if checkpoint_every and done % checkpoint_every == 0:

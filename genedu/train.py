@@ -152,6 +152,15 @@ def load_training_state(path, model, opt) -> tuple[int, History]:
     return meta["step"], History(**meta["history"])
 
 
+def passed_mark(marks: list[float], clock: float) -> bool:
+    """Whether the training clock has reached the next of the sorted `marks` (seconds);
+    every mark it has reached is removed, so a slow step triggers one evaluation."""
+    passed = bool(marks) and clock >= marks[0]
+    while marks and clock >= marks[0]:
+        marks.pop(0)
+    return passed
+
+
 def fit(
     model: nn.Module,
     data: torch.Tensor | tuple[torch.Tensor, ...] | ImageSet,
@@ -273,9 +282,7 @@ def fit(
                 )
             if step % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.4g}")
-            at_mark = bool(marks) and clock >= marks[0]
-            while marks and clock >= marks[0]:
-                marks.pop(0)
+            at_mark = passed_mark(marks, clock)
             if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
                 evaluate(done)
             if checkpoint_every and done % checkpoint_every == 0:
