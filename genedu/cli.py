@@ -170,19 +170,31 @@ def _train_classifier(args):
 
 
 def _gan_images(args, split: str):
-    """(the image set, a transform to floats in [0, 1] padded to --size × --size)."""
+    """(the image set, a transform to floats in [0, 1] of --size × --size).
+
+    Larger square images are average-pooled down by a whole factor (Olivetti 64 -> 32);
+    smaller ones are padded by repeating their border (MNIST 28 -> 32 with its black
+    edge, Frey 28×20 -> 32×32 with its background)."""
     ds = data.load(args.data, split, fallback=args.fallback)
     h, w = ds.shape[1:]
-    pad = (args.size - w) // 2
-    if h != w or pad < 0 or args.size - w != 2 * pad:
+    pool = h // args.size if h == w and h > args.size and h % args.size == 0 else 1
+    h, w = h // pool, w // pool
+    pads = (
+        (args.size - w) // 2,
+        (args.size - w + 1) // 2,
+        (args.size - h) // 2,
+        (args.size - h + 1) // 2,
+    )
+    if min(pads) < 0:
         raise ValueError(
-            f"--size {args.size}: the DCGAN needs square images that pad evenly to "
-            f"{args.size}×{args.size}; {args.data} has {h}×{w}"
+            f"--size {args.size}: {args.data} has {h}×{w} images, which neither pool down "
+            f"by a whole factor nor pad up to {args.size}×{args.size}"
         )
 
     def transform(x: torch.Tensor) -> torch.Tensor:
         x = x.float() / 255 if x.dtype == torch.uint8 else x
-        return torch.nn.functional.pad(x, (pad,) * 4) if pad else x
+        x = torch.nn.functional.avg_pool2d(x, pool) if pool > 1 else x
+        return torch.nn.functional.pad(x, pads, mode="replicate") if any(pads) else x
 
     return ds, transform
 
@@ -196,18 +208,36 @@ def _train_gan(args):
     conditional = args.model == "cdcgan"
     if conditional and ds.labels is None:
         raise ValueError(f"cdcgan needs labels; {args.data} has none")
-    config = gan.GANConfig(
-        shape=(ds.shape[0], args.size, args.size),
-        latent_dim=args.latent,
-        hidden=args.hidden,
-        num_classes=int(ds.labels.max()) + 1 if conditional else 0,
-        conditioning=args.conditioning,
-        loss=args.loss,
-        r1_gamma=args.r1,
-        ema_decay=args.ema,
-    )
+    shape = (ds.shape[0], args.size, args.size)
+    betas = (0.5, 0.999)  # DCGAN's Adam
+    if args.model == "stylegan":
+        from .stylegan import StyleGAN, StyleGANConfig
+
+        config = StyleGANConfig(
+            shape=shape,
+            latent_dim=args.latent,
+            w_dim=args.latent,
+            max_channels=args.hidden,
+            augment=args.augment,
+            loss=args.loss,
+            **({"r1_gamma": args.r1} if args.r1 is not None else {}),
+            **({"ema_decay": args.ema} if args.ema is not None else {}),
+        )
+        model, betas = StyleGAN(config), (0.0, 0.99)  # StyleGAN2's Adam
+    else:
+        config = gan.GANConfig(
+            shape=shape,
+            latent_dim=args.latent,
+            hidden=args.hidden,
+            num_classes=int(ds.labels.max()) + 1 if conditional else 0,
+            conditioning=args.conditioning,
+            loss=args.loss,
+            r1_gamma=args.r1 or 0.0,
+            ema_decay=0.999 if args.ema is None else args.ema,
+        )
+        model = gan.GAN(config)
     dev = train.device() if args.device == "auto" else torch.device(args.device)
-    model = gan.GAN(config).to(dev)
+    model = model.to(dev)
 
     def measure(m) -> dict:  # the quality curve: at each --eval-minutes mark of training
         found = {k: v for k, v in _gan_quality(m, args).items() if isinstance(v, float)}
@@ -219,6 +249,7 @@ def _train_gan(args):
         (ds.images, ds.labels) if conditional else ds.images,
         steps=args.steps or 10_000,
         lr=args.lr,
+        betas=betas,
         batch_size=args.batch_size,
         transform=transform,
         seed=args.seed,
@@ -397,6 +428,7 @@ TRAINERS = {
     "classifier": (_train_classifier, "the CNN classifier whose features FID uses"),
     "dcgan": (_train_gan, "a DCGAN (genedu.gan), two players, two Adams"),
     "cdcgan": (_train_gan, "a class-conditional DCGAN (one-hot label maps into D)"),
+    "stylegan": (_train_gan, "a StyleGAN (genedu.stylegan): mapping network, styles, noise"),
     "pixelcnn": (_train_pixelcnn, "a gated PixelCNN (genedu.pixelcnn), exact likelihood"),
 }
 
@@ -407,6 +439,7 @@ DEFAULTS = {  # model: (lr, batch size, latent, hidden)
     "classifier": (2e-3, 128, 0, 32),
     "dcgan": (2e-4, 64, 64, 64),
     "cdcgan": (2e-4, 64, 64, 64),
+    "stylegan": (2e-3, 32, 64, 64),
     "pixelcnn": (2e-3, 64, 0, 32),
 }
 
@@ -528,11 +561,25 @@ def parser() -> argparse.ArgumentParser:
         "--lr", type=float, default=None, help="default: 1e-3 (GANs 2e-4, classifier 2e-3)"
     )
     t.add_argument("--batch-size", type=int, default=None, help="default: 128 (GANs 64)")
-    t.add_argument("--size", type=int, default=28, help="GANs: image side (32 pads MNIST by 2)")
+    t.add_argument(
+        "--size",
+        type=int,
+        default=28,
+        help="GANs: image side (32 pads MNIST by 2; StyleGAN: a power of two)",
+    )
     t.add_argument("--loss", choices=["minimax", "nonsaturating", "hinge"], default="nonsaturating")
     t.add_argument("--conditioning", choices=["input", "projection"], default="input")
-    t.add_argument("--r1", type=float, default=0.0, help="GANs: R1 penalty weight (gamma)")
-    t.add_argument("--ema", type=float, default=0.999, help="GANs: EMA decay of G (0: off)")
+    t.add_argument(
+        "--r1", type=float, default=None, help="GANs: R1 penalty weight (DCGAN 0, StyleGAN 0.05)"
+    )
+    t.add_argument(
+        "--ema", type=float, default=None, help="GANs: EMA decay of G (DCGAN 0.999, StyleGAN 0.998)"
+    )
+    t.add_argument(
+        "--augment",
+        default="",
+        help='StyleGAN: DiffAugment policy for D, e.g. "color,translation,cutout" (small sets)',
+    )
     t.add_argument(
         "--minutes", type=float, default=None, help="GANs, PixelCNN: stop after this much training"
     )

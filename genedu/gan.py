@@ -16,7 +16,7 @@ is played one step at a time: `train_step` updates D once, then G once, each wit
 own optimiser. `fit` is the loop around it, with a progress bar, time limits, evaluation
 hooks and resumable checkpoints, written to be reused by the StyleGAN chapter.
 
-Two architectures: ``"dcgan"`` for 28×28 and 32×32 images (the course's model) and
+Two architectures: ``"dcgan"`` for 28×28 and 32×32 images (the course's model; 64×64 on a GPU) and
 ``"mlp"`` for points in $\mathbb{R}^d$ (the 2-D toys of the GAN chapter). Images are
 floats in [0, 1] outside the model; inside, G ends in tanh and D sees $2x - 1$.
 """
@@ -54,7 +54,7 @@ CONDITIONINGS = ("input", "projection")
 class GANConfig:
     """A GAN's shape and its game. `num_classes` > 0 makes both players class-conditional."""
 
-    shape: tuple[int, ...] = (1, 28, 28)  # dcgan: (C, H, W), H = W in {28, 32}; mlp: (d,)
+    shape: tuple[int, ...] = (1, 28, 28)  # dcgan: (C, S, S), S in {28, 32, 64, ...}; mlp: (d,)
     latent_dim: int = 64
     hidden: int = 64  # dcgan: D's first channels (G's widest layer has 2x); mlp: units
     architecture: str = "dcgan"
@@ -84,17 +84,11 @@ class GANConfig:
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.architecture == "dcgan":
-            if (
-                len(self.shape) != 3
-                or self.shape[0] not in (1, 3)
-                or self.shape[1:]
-                not in (
-                    (28, 28),
-                    (32, 32),
-                )
-            ):
+            c, h, w = self.shape if len(self.shape) == 3 else (0, 0, 1)
+            if c not in (1, 3) or h != w or h < 8 or h % 4:
                 raise ValueError(
-                    f"dcgan: shape must be (C, 28, 28) or (C, 32, 32) with C = 1 or 3, "
+                    f"dcgan: shape must be (C, S, S) with C = 1 or 3 and S a multiple of 4 "
+                    f"(28, 32, 64, ...; each player halves it twice), "
                     f"got {self.shape}"
                 )
         elif len(self.shape) != 1 or self.shape[0] < 1:
@@ -263,11 +257,23 @@ class GAN(nn.Module):
     def __init__(self, config: GANConfig):
         super().__init__()
         self.config = config
-        self.generator = Generator(config)
-        self.discriminator = Discriminator(config)
+        self.generator, self.discriminator = self.players(config)
         self.generator_ema = None
         if config.ema_decay > 0:
             self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False).eval()
+
+    def players(self, config) -> tuple[nn.Module, nn.Module]:
+        """(G, D) for this config; `genedu.stylegan.StyleGAN` swaps in its own."""
+        return Generator(config), Discriminator(config)
+
+    @property
+    def images(self) -> bool:
+        """Whether the players make and judge images (in [0, 1]), not points."""
+        return self.config.architecture != "mlp"
+
+    def to_data(self, out: torch.Tensor) -> torch.Tensor:
+        """G's raw output in the data's range: [-1, 1] -> [0, 1] for images."""
+        return (out + 1) / 2 if self.images else out
 
     def train(self, mode: bool = True):
         """Train mode for both players; the EMA generator always samples in eval mode."""
@@ -285,7 +291,7 @@ class GAN(nn.Module):
             raise ValueError(f"GAN: expected a float tensor, got {got}")
         if tuple(x.shape[1:]) != tuple(c.shape):
             raise ValueError(f"GAN: expected data of shape (N, {c.shape}), got {tuple(x.shape)}")
-        if c.architecture == "dcgan" and (x.min() < 0 or x.max() > 1):
+        if self.images and (x.min() < 0 or x.max() > 1):
             raise ValueError(
                 f"GAN: images must lie in [0, 1], got values in "
                 f"[{x.min().item():.3g}, {x.max().item():.3g}]"
@@ -322,8 +328,7 @@ class GAN(nn.Module):
             )
         self._check_labels(y, len(z))
         g = self.generator_ema if ema and self.generator_ema is not None else self.generator
-        out = g(z, y)
-        return (out + 1) / 2 if self.config.architecture == "dcgan" else out
+        return self.to_data(g(z, y))
 
     @torch.no_grad()
     def sample(
@@ -369,8 +374,7 @@ class GAN(nn.Module):
         """
         x, y = batch if isinstance(batch, tuple | list) else (batch, None)
         z = self.noise(len(x), generator)
-        fake = self.generator(z, y)
-        fake = (fake + 1) / 2 if self.config.architecture == "dcgan" else fake
+        fake = self.to_data(self.generator(z, y))
         d_loss = discriminator_loss(
             self.discriminator(x, y), self.discriminator(fake, y), self.config.loss
         )
@@ -427,9 +431,7 @@ def train_step(
         else torch.randint(0, c.num_classes, (n,), generator=generator).to(x.device)
     )
     z = model.noise(n, generator)
-    fake = G(z, y_fake)
-    if c.architecture == "dcgan":
-        fake = (fake + 1) / 2
+    fake = model.to_data(G(z, y_fake))  # images in [0, 1], as D reads them
 
     # (1) update D: push l(real) up and l(fake) down; G's graph is cut by detach()
     real_logits, fake_logits = D(x, y), D(fake.detach(), y_fake)

@@ -183,8 +183,8 @@ def test_bad_inputs_raise_clear_errors():
         cond.check_data(real_batch(4))
     with pytest.raises(ValueError, match=r"in 0\.\.9"):
         cond.check_data(real_batch(4), torch.full((4,), 10, dtype=torch.long))
-    with pytest.raises(ValueError, match=r"\(C, 28, 28\) or \(C, 32, 32\)"):
-        GANConfig(shape=(1, 64, 64))
+    with pytest.raises(ValueError, match=r"\(C, S, S\) with C = 1 or 3 and S a multiple of 4"):
+        GANConfig(shape=(1, 30, 30))
 
 
 # ---------------------------------------------------------------------------- the loop
