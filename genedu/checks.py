@@ -272,3 +272,61 @@ def discretized_logistic_log_prob(fn: Callable[..., torch.Tensor]) -> bool:
         "with u = 2x - 1 and s = exp(log_scale): log[σ((u + 1/255 - mean)/s) - "
         "σ((u - 1/255 - mean)/s)]; at x = 0 drop the lower σ, at x = 1 the upper one is 1",
     )
+
+
+def modulated_conv2d(fn: Callable[..., torch.Tensor]) -> bool:
+    """Check fn(x, weight, styles) -> StyleGAN2's demodulated convolution, 'same' padding."""
+    from .stylegan import modulated_conv2d as reference
+
+    g = torch.Generator().manual_seed(9)
+    x, weight = torch.randn(3, 4, 7, 7, generator=g), torch.randn(5, 4, 3, 3, generator=g)
+    styles = torch.rand(3, 4, generator=g) * 2 + 0.1
+    result = fn(x, weight, styles)
+    if not _attempted(result, "modulated_conv2d"):
+        return False
+    return _close(
+        torch.as_tensor(result),
+        reference(x, weight, styles),
+        "modulated_conv2d",
+        "per example n: w' = weight · styles[n] over input channels, then divide each "
+        "output channel's w' by sqrt(sum of its squares + 1e-8); conv with padding k // 2",
+        atol=1e-4,
+    )
+
+
+def truncate(fn: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]) -> bool:
+    """Check fn(w, w_avg, psi) -> the truncated styles w_avg + psi (w - w_avg)."""
+    g = torch.Generator().manual_seed(10)
+    w, w_avg = torch.randn(6, 8, generator=g), torch.randn(8, generator=g)
+    results = [fn(w, w_avg, psi) for psi in (0.0, 0.7, 1.0)]
+    if not _attempted(results[0], "truncate"):
+        return False
+    expected = torch.stack([w_avg + psi * (w - w_avg) for psi in (0.0, 0.7, 1.0)])
+    return _close(
+        torch.stack([torch.as_tensor(r) for r in results]),
+        expected,
+        "truncate",
+        "move each w towards the average by the factor psi: psi = 0 gives w_avg for "
+        "every row, psi = 1 gives w back; w_avg (D,) broadcasts over the rows (N, D)",
+        atol=1e-6,
+    )
+
+
+def mixed_styles(fn: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tensor]) -> bool:
+    """Check fn(w1, w2, crossover, num_ws) -> ws (N, num_ws, D): w1 before, w2 from crossover."""
+    g = torch.Generator().manual_seed(11)
+    w1, w2 = torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g)
+    results = [fn(w1, w2, c, 6) for c in (0, 2, 6)]
+    if not _attempted(results[0], "mixed_styles"):
+        return False
+    expected = torch.stack(
+        [torch.stack([w1] * c + [w2] * (6 - c), dim=1) for c in (0, 2, 6)]
+    )  # (3 crossovers, N, num_ws, D)
+    return _close(
+        torch.stack([torch.as_tensor(r) for r in results]),
+        expected,
+        "mixed_styles",
+        "ws[:, i] is w1 for the layers i < crossover (the coarse ones) and w2 for the rest; "
+        "the result has shape (N, num_ws, D)",
+        atol=0.0,
+    )

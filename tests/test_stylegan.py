@@ -275,3 +275,73 @@ def test_shipped_stylegan_mnist_gives_one_image_at_psi_zero():
     assert torch.equal(x, x[:1].expand_as(x))
     y = model.sample(8, psi=1.0, generator=torch.Generator().manual_seed(0))
     assert (y - y[:1]).abs().flatten(1).mean(1)[1:].min() > 0.01  # distinct digits
+
+
+# ------------------------------------------------------------------ chapter tools
+
+
+def modconv_grouped(x, weight, styles):  # the official code's grouped form, written apart
+    n, i, h, w = x.shape
+    wts = weight[None] * styles[:, None, :, None, None]  # (N, O, I, k, k)
+    wts = wts * torch.rsqrt(wts.pow(2).sum((2, 3, 4), keepdim=True) + 1e-8)
+    out = F.conv2d(x.reshape(1, n * i, h, w), wts.flatten(0, 1), padding=1, groups=n)
+    return out.view(n, -1, h, w)
+
+
+def test_modulated_conv2d_checker():
+    assert stylegan.modulated_conv2d is not None
+    from genedu import checks
+
+    assert checks.modulated_conv2d(modconv_grouped)
+    assert not checks.modulated_conv2d(
+        lambda x, w, s: F.conv2d(x * s[:, :, None, None], w, padding=1)
+    )
+    assert not checks.modulated_conv2d(lambda x, w, s: None)
+
+
+def test_truncate_and_mixed_styles_checkers():
+    from genedu import checks
+
+    assert checks.truncate(lambda w, avg, psi: torch.lerp(avg, w, psi))
+    assert not checks.truncate(lambda w, avg, psi: psi * w)  # forgets the centre
+    right = lambda w1, w2, c, k: torch.stack([w1] * c + [w2] * (k - c), 1)  # noqa: E731
+    assert checks.mixed_styles(right)
+    off_by_one = lambda w1, w2, c, k: torch.stack(
+        [w1] * min(c + 1, k) + [w2] * (k - min(c + 1, k)), 1
+    )  # noqa: E731
+    assert not checks.mixed_styles(off_by_one)
+
+
+def test_mixing_grid_puts_the_sources_at_the_heads():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from genedu import viz
+
+    model = tiny()
+    z_rows, z_cols = torch.randn(2, 8), torch.randn(3, 8)
+    fig = viz.mixing_grid(model, z_rows, z_cols, 2)
+    grid = torch.tensor(fig.axes[0].images[0].get_array()).float()  # (H, W) of the grid
+    cell = lambda r, c: grid[1 + r * 17 : 1 + r * 17 + 16, 1 + c * 17 : 1 + c * 17 + 16]  # noqa: E731
+    assert torch.allclose(cell(1, 0), model.generate(z_rows[:1])[0, 0], atol=1e-5)  # coarse
+    assert torch.allclose(cell(0, 2), model.generate(z_cols[1:2])[0, 0], atol=1e-5)  # fine
+    assert torch.allclose(cell(2, 3), model.mix(z_rows[1:], z_cols[2:], 2)[0, 0], atol=1e-5)
+
+
+def test_style_explorer_redraws_when_a_slider_moves():
+    from genedu import viz
+
+    model = tiny()
+    perturb_noise_strengths(model, 0.0)
+    explorer = viz.style_explorer(model, seeds=(1, 2), scale=1)
+    psi, crossover, seed_a, _ = explorer.children[0].children
+    picture = explorer.children[1]
+    first = picture.value
+    z1, z2 = (model.noise(1, torch.Generator().manual_seed(s)) for s in (1, 2))
+    row = torch.cat([model.mix(z1, z2, 6), model.mix(z1, z2, 3), model.mix(z1, z2, 0)])
+    assert first == viz.png_bytes(viz.make_grid(row, nrow=3, pad=2), 1)
+    crossover.value = 5
+    assert picture.value != first
+    psi.value, crossover.value = 0.0, 3  # psi 0: every image is the average one
+    row = model.mix(z1, z2, 3, psi=0.0).expand(3, -1, -1, -1)
+    assert picture.value == viz.png_bytes(viz.make_grid(row, nrow=3, pad=2), 1)
