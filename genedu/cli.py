@@ -170,33 +170,10 @@ def _train_classifier(args):
 
 
 def _gan_images(args, split: str):
-    """(the image set, a transform to floats in [0, 1] of --size × --size).
-
-    Larger square images are average-pooled down by a whole factor (Olivetti 64 -> 32);
-    smaller ones are padded by repeating their border (MNIST 28 -> 32 with its black
-    edge, Frey 28×20 -> 32×32 with its background)."""
+    """(the image set, a transform to floats in [0, 1] of --size × --size)."""
     ds = data.load(args.data, split, fallback=args.fallback)
-    h, w = ds.shape[1:]
-    pool = h // args.size if h == w and h > args.size and h % args.size == 0 else 1
-    h, w = h // pool, w // pool
-    pads = (
-        (args.size - w) // 2,
-        (args.size - w + 1) // 2,
-        (args.size - h) // 2,
-        (args.size - h + 1) // 2,
-    )
-    if min(pads) < 0:
-        raise ValueError(
-            f"--size {args.size}: {args.data} has {h}×{w} images, which neither pool down "
-            f"by a whole factor nor pad up to {args.size}×{args.size}"
-        )
-
-    def transform(x: torch.Tensor) -> torch.Tensor:
-        x = x.float() / 255 if x.dtype == torch.uint8 else x
-        x = torch.nn.functional.avg_pool2d(x, pool) if pool > 1 else x
-        return torch.nn.functional.pad(x, pads, mode="replicate") if any(pads) else x
-
-    return ds, transform
+    data.to_square(ds.images[:1], args.size)  # a size it cannot reach fails here, clearly
+    return ds, lambda x: data.to_square(x, args.size)
 
 
 def _train_gan(args):
@@ -208,7 +185,7 @@ def _train_gan(args):
     conditional = args.model == "cdcgan"
     if conditional and ds.labels is None:
         raise ValueError(f"cdcgan needs labels; {args.data} has none")
-    shape = (ds.shape[0], args.size, args.size)
+    shape = (ds.shape[0], args.size, args.size)  # checked by the config: a clear error
     betas = (0.5, 0.999)  # DCGAN's Adam
     if args.model == "stylegan":
         from .stylegan import StyleGAN, StyleGANConfig
@@ -291,7 +268,8 @@ def _gan_quality(model, args, n: int = 10_000) -> dict:
     ):
         return {}  # fmt: skip
     test = data.load(args.data, "test", fallback=args.fallback)
-    fake = model.sample(n, generator=torch.Generator().manual_seed(args.seed)).cpu()
+    fresh = {"noise": "random"} if hasattr(model, "mix") else {}  # StyleGAN: as in training
+    fake = model.sample(n, generator=torch.Generator().manual_seed(args.seed), **fresh).cpu()
     size = model.config.shape[-1]
     crop = slice((size - 28) // 2, (size + 28) // 2)
     fake = fake[..., crop, crop]
@@ -451,6 +429,7 @@ def _cmd_train(args) -> int:
     args.batch_size = args.batch_size or batch
     args.latent = args.latent or latent
     args.hidden = args.hidden or hidden
+    args.size = args.size or (32 if args.model == "stylegan" else 28)
     print(f"saved {fn(args)}.safetensors")
     return 0
 
@@ -564,8 +543,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--size",
         type=int,
-        default=28,
-        help="GANs: image side (32 pads MNIST by 2; StyleGAN: a power of two)",
+        default=None,
+        help="GANs: the side images are pooled or padded to (DCGAN 28; StyleGAN 32, a power of 2)",
     )
     t.add_argument("--loss", choices=["minimax", "nonsaturating", "hinge"], default="nonsaturating")
     t.add_argument("--conditioning", choices=["input", "projection"], default="input")

@@ -179,6 +179,28 @@ def to_unit(images: torch.Tensor) -> torch.Tensor:
     return images.float() / 255.0
 
 
+def to_square(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images (N, C, H, W), uint8 or float in [0, 1], as floats of size × size.
+
+    Larger square images are average-pooled down by a whole factor (Olivetti 64 -> 32);
+    smaller ones are padded evenly by repeating their border (Frey 28×20 -> 32×32 with
+    its own background; MNIST 28 -> 32 with its black edge). The GANs' sides must be
+    powers of two or multiples of 4, which the course's datasets are not.
+    """
+    x = images.float() / 255 if images.dtype == torch.uint8 else images
+    h, w = x.shape[-2:]
+    pool = h // size if h == w and h > size and h % size == 0 else 1
+    h, w = h // pool, w // pool
+    pads = ((size - w) // 2, (size - w + 1) // 2, (size - h) // 2, (size - h + 1) // 2)
+    if min(pads) < 0:
+        raise ValueError(
+            f"to_square: {tuple(images.shape[-2:])} images neither pool down by a whole "
+            f"factor nor pad up to {size}×{size}"
+        )
+    x = torch.nn.functional.avg_pool2d(x, pool) if pool > 1 else x
+    return torch.nn.functional.pad(x, pads, mode="replicate") if any(pads) else x
+
+
 def binarize(
     images: torch.Tensor,
     *,

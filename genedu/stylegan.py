@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .gan import GAN, Discriminator, GANConfig
+from .gan import GAN, LOSSES, Discriminator, GANConfig
 
 NOISE_MODES = ("random", "fixed", "zero")  # resampled every call, drawn once, or off
 AUGMENTS = ("color", "translation", "cutout")
@@ -80,6 +80,13 @@ class StyleGANConfig:
                 f"StyleGAN: mixing in [0, 1], w_avg_beta and ema_decay in [0, 1), got "
                 f"{self.mixing}, {self.w_avg_beta}, {self.ema_decay}"
             )
+        if self.d_hidden < 1 or self.mapping_lr <= 0 or self.r1_gamma < 0 or self.r1_every < 1:
+            raise ValueError(
+                f"StyleGAN: d_hidden >= 1, mapping_lr > 0, r1_gamma >= 0 and r1_every >= 1, "
+                f"got {self.d_hidden}, {self.mapping_lr}, {self.r1_gamma}, {self.r1_every}"
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(f"StyleGAN: loss must be one of {LOSSES}, got {self.loss!r}")
         unknown = set(filter(None, self.augment.split(","))) - set(AUGMENTS)
         if unknown:
             raise ValueError(f"StyleGAN: unknown augment {sorted(unknown)}; use {AUGMENTS}")
@@ -181,11 +188,11 @@ class StyleLayer(nn.Module):
         s = self.affine(w) * self.scale  # (N, c_in)
         x = modulated_conv2d(x, self.weight, s, demodulate=not self.rgb)
         if not self.rgb:
-            if noise == "random":
+            if noise == "random":  # drawn where the generator lives (the CPU for a seeded one)
                 n, _, h, wd = x.shape
-                x = x + self.noise_strength * torch.randn(
-                    n, 1, h, wd, generator=generator, device="cpu"
-                ).to(x.device)
+                dev = generator.device if generator is not None else x.device
+                fresh = torch.randn(n, 1, h, wd, generator=generator, device=dev).to(x.device)
+                x = x + self.noise_strength * fresh
             elif noise == "fixed":
                 x = x + self.noise_strength * self.fixed_noise
         x = x + self.bias[None, :, None, None]
@@ -283,7 +290,8 @@ def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
     differentiable changes for real and fake images, so G gets gradients through them.
     "color": brightness ±0.5, contrast ×[0.5, 1.5] (and saturation for colour images);
     "translation": a shift of up to 1/8 of the side, zero-filled; "cutout": a zeroed
-    square of half the side."""
+    square of half the side. Applied to [0, 1] images, so twice the paper's brightness
+    range in [-1, 1] units, and its zeros are black where the paper's are mid-grey."""
     n, c, h, w = x.shape
     dev = x.device
     for op in filter(None, policy.split(",")):
@@ -357,9 +365,13 @@ class StyleGAN(GAN):
     @property
     def g(self) -> StyleGenerator:
         """The generator that draws: the EMA copy when there is one."""
-        return self.generator_ema if self.generator_ema is not None else self.generator
+        return self.player(ema=True)
 
-    def w(self, z: torch.Tensor, psi: float = 1.0) -> torch.Tensor:
+    def player(self, *, ema: bool = True) -> StyleGenerator:
+        """G's EMA copy (when there is one, and `ema`), else the generator being trained."""
+        return self.generator_ema if ema and self.generator_ema is not None else self.generator
+
+    def w(self, z: torch.Tensor, psi: float = 1.0, *, ema: bool = True) -> torch.Tensor:
         r"""The truncated style $\bar w + \psi (f(z) - \bar w)$: (N, latent_dim) -> (N, w_dim).
         psi = 1 leaves w alone; psi = 0 gives the average w for every z."""
         if not 0.0 <= psi <= 1.0:
@@ -369,21 +381,23 @@ class StyleGAN(GAN):
             raise ValueError(
                 f"StyleGAN: z must have shape (N, {c.latent_dim}), got {tuple(z.shape)}"
             )
-        w = self.g.mapping(z)
-        return torch.lerp(self.g.mapping.w_avg, w, psi) if psi != 1.0 else w
+        g = self.player(ema=ema)
+        w = g.mapping(z)
+        return torch.lerp(g.mapping.w_avg, w, psi) if psi != 1.0 else w
 
-    def synthesize(self, ws, *, noise: str = "fixed", generator=None) -> torch.Tensor:
+    def synthesize(self, ws, *, noise: str = "fixed", generator=None, ema: bool = True):
         """ws (N, num_ws, w_dim) -> images in [0, 1]."""
-        return ((self.g.synthesis(ws, noise, generator) + 1) / 2).clamp(0, 1)
+        return ((self.player(ema=ema).synthesis(ws, noise, generator) + 1) / 2).clamp(0, 1)
 
     def generate(
         self, z, y=None, *, psi: float = 1.0, noise: str = "fixed", generator=None, ema=True
     ):
-        """Images in [0, 1] for latents z (N, latent_dim), truncated by psi."""
+        """Images in [0, 1] for latents z (N, latent_dim), truncated by psi; from the EMA
+        generator unless ema=False."""
         if y is not None:
             raise ValueError("StyleGAN: this model is unconditional; pass no labels")
-        ws = self.w(z, psi)[:, None].expand(-1, self.config.num_ws, -1)
-        return self.synthesize(ws, noise=noise, generator=generator)
+        ws = self.w(z, psi, ema=ema)[:, None].expand(-1, self.config.num_ws, -1)
+        return self.synthesize(ws, noise=noise, generator=generator, ema=ema)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator=None, y=None, psi: float = 1.0, noise: str = "fixed"):

@@ -573,3 +573,18 @@ def test_cifar_unpickler_refuses_other_globals():
     payload = pickle.dumps({b"data": _CallsOsSystem()}, protocol=4)
     with pytest.raises(pickle.UnpicklingError, match="refusing to load .*system"):
         _NumpyOnlyUnpickler(io.BytesIO(payload), encoding="bytes").load()
+
+
+def test_to_square_pools_larger_and_border_pads_smaller_images():
+    big = torch.arange(64.0).view(1, 1, 8, 8) / 64
+    assert torch.allclose(data.to_square(big, 4), torch.nn.functional.avg_pool2d(big, 2))
+    small = torch.tensor([[[[10, 20], [30, 40]]]], dtype=torch.uint8)  # 2×2
+    out = data.to_square(small, 4)
+    assert out.shape == (1, 1, 4, 4) and out.dtype == torch.float32
+    assert torch.allclose(out[0, 0, 1:3, 1:3], small[0, 0].float() / 255)
+    assert out[0, 0, 0, 0] == out[0, 0, 1, 1] and out[0, 0, 3, 3] == out[0, 0, 2, 2]
+    wide = torch.rand(2, 1, 28, 20)  # Frey: 2 rows above and below, 6 columns each side
+    padded = data.to_square(wide, 32)
+    assert torch.equal(padded[:, :, 2:30, 6:26], wide)
+    with pytest.raises(ValueError, match="pad up to 16×16"):
+        data.to_square(torch.rand(1, 1, 28, 28), 16)

@@ -183,7 +183,7 @@ def test_train_classifier_then_eval(tmp_path, capsys):
     assert code == 0 and re.search(r"accuracy 0\.\d{4}", stdout)
 
 
-@pytest.mark.parametrize("model", ["dcgan", "cdcgan"])
+@pytest.mark.parametrize("model", ["dcgan", "cdcgan", "stylegan"])
 def test_train_gan_sample_and_eval(model, tmp_path, capsys):
     out = tmp_path / model
     code, stdout, err = run_cli(capsys, "train", model, "--data", "mnist5k", "--steps", "3",
@@ -192,7 +192,7 @@ def test_train_gan_sample_and_eval(model, tmp_path, capsys):
     assert code == 0, err
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["config"]["shape"] == [1, 32, 32]
-    assert meta["config"]["num_classes"] == (10 if model == "cdcgan" else 0)
+    assert meta["config"].get("num_classes", 0) == (10 if model == "cdcgan" else 0)
     assert meta["metrics"]["steps"] == 3
     assert not (tmp_path / f"{model}-training.json").exists()  # the resumable state is spent
     code, _, _ = run_cli(capsys, "sample", str(out), "--n", "8", "--out", str(tmp_path / "s.png"))
@@ -208,7 +208,22 @@ def test_eval_of_a_shipped_gan_reports_sample_quality(capsys):
 def test_gan_size_that_padding_cannot_reach_is_refused(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "dcgan", "--data", "mnist5k", "--size", "31",
                            "--steps", "1", "--out", str(tmp_path / "x"))  # fmt: skip
-    assert code == 2 and "pad evenly" in err
+    assert code == 2 and "S a multiple of 4" in err
+    code, _, err = run_cli(capsys, "train", "stylegan", "--data", "mnist5k", "--size", "48",
+                           "--steps", "1", "--out", str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "power of two" in err
+    code, _, err = run_cli(capsys, "train", "stylegan", "--data", "mnist5k", "--size", "16",
+                           "--steps", "1", "--out", str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "pad up to 16×16" in err
+
+
+def test_train_stylegan_on_faces_pads_them_by_their_border(tmp_path, capsys):
+    out = tmp_path / "faces"
+    args = ["--steps", "2", "--hidden", "4", "--augment", "translation", "--out", str(out)]
+    code, _, err = run_cli(capsys, "train", "stylegan", "--data", "lfw-faces", *args)
+    assert code == 0, err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["config"]["shape"] == [1, 32, 32] and meta["config"]["augment"] == "translation"
 
 
 def test_train_pixelcnn_then_eval_and_sample(tmp_path, capsys):

@@ -216,6 +216,26 @@ def test_crossover_out_of_range_is_refused(crossover):
         tiny().mix(torch.randn(2, 8), torch.randn(2, 8), crossover)
 
 
+def test_generate_draws_from_the_ema_generator_unless_told_not_to():
+    model = tiny()
+    with torch.no_grad():
+        for p in model.generator.parameters():
+            p.add_(0.1)  # the trained generator moves; its EMA copy has not followed yet
+    z = torch.randn(2, 8)
+    ema, raw = model.generate(z), model.generate(z, ema=False)
+    assert not torch.equal(ema, raw)
+    assert torch.equal(raw, model.to_data(model.generator.synthesis(
+        model.generator.mapping(z)[:, None].expand(-1, 6, -1), "fixed")).clamp(0, 1))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "field, value", [("r1_every", 0), ("mapping_lr", 0.0), ("d_hidden", 0), ("loss", "wasserstein")]
+)
+def test_bad_recipes_are_refused(field, value):
+    with pytest.raises(ValueError, match=field if field != "loss" else "loss must be one of"):
+        StyleGANConfig(**{field: value})
+
+
 def test_other_bad_input_is_refused():
     model = tiny()
     with pytest.raises(ValueError, match="noise must be one of"):
@@ -289,7 +309,6 @@ def modconv_grouped(x, weight, styles):  # the official code's grouped form, wri
 
 
 def test_modulated_conv2d_checker():
-    assert stylegan.modulated_conv2d is not None
     from genedu import checks
 
     assert checks.modulated_conv2d(modconv_grouped)
@@ -332,7 +351,7 @@ def test_style_explorer_redraws_when_a_slider_moves():
     from genedu import viz
 
     model = tiny()
-    perturb_noise_strengths(model, 0.0)
+    perturb_noise_strengths(model)  # the explorer draws with the fixed noise maps
     explorer = viz.style_explorer(model, seeds=(1, 2), scale=1)
     psi, crossover, seed_a, _ = explorer.children[0].children
     picture = explorer.children[1]
