@@ -79,3 +79,11 @@ def verdict(row: dict, goal: str, met: bool) -> dict:
     print(f"{row['model']}: goal {goal}: {word} ({row['value']} {row['unit']} "
           f"after {row['wall_seconds']} s)")  # fmt: skip
     return {**row, "metric": f"goal: {goal}: {word}", "met": met}
+
+
+def rejudge(name: str, judge) -> Path:
+    """Re-judge results/<name>.json without training anything: drop its goal records and
+    write the measurements back with `judge(measurements)` appended."""
+    measured = json.loads((RESULTS / f"{name}.json").read_text())
+    measured = [r for r in measured if not r["metric"].startswith("goal")]
+    return write(name, measured + judge(measured))

@@ -23,10 +23,9 @@ is measured beside the DCGAN trained here. Each goal's verdict is a record too.
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
-from common import RESULTS, record, setup, verdict, write
+from common import record, rejudge, setup, verdict, write
 
 from genedu import data, gan, hub, metrics
 
@@ -158,9 +157,7 @@ def main() -> None:
     parser.add_argument("--judge-only", action="store_true", help="judge results/gan.json")
     args = parser.parse_args()
     if args.judge_only:
-        measured = json.loads((RESULTS / "gan.json").read_text())
-        measured = [r for r in measured if not r["metric"].startswith("goal")]
-        write("gan", measured + judge(measured))
+        rejudge("gan", judge)
         return
     setup(threads=2, seed=SEED)
     train_set, test = data.load("mnist", "train"), data.load("mnist", "test")

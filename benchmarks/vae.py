@@ -16,11 +16,10 @@ Each goal's verdict, met or missed, is added to the results as a record of its o
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
-from common import RESULTS, record, setup, verdict, write
+from common import record, rejudge, setup, verdict, write
 
 from genedu import data
 from genedu.vae import VAE, VAEConfig, mean_neg_elbo
@@ -110,9 +109,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.judge_only:
-        measured = json.loads((RESULTS / "vae.json").read_text())
-        measured = [r for r in measured if not r["metric"].startswith("goal")]
-        write("vae", measured + judge(measured))
+        rejudge("vae", judge)
         return
     setup(threads=2, seed=SEED)
     x_train = data.load("mnist", "train").images
