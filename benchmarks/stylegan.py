@@ -1,16 +1,18 @@
 """The StyleGAN chapter's goals: StyleGAN against DCGAN on MNIST at 32×32, trained for
 the same time in the same run, the truncation curve, and FID on faces.
 
-    python benchmarks/stylegan.py                  # everything: about 45 minutes on 2 threads
+    python benchmarks/stylegan.py                  # everything: about 50 minutes on 2 threads
     python benchmarks/stylegan.py --minutes 2 --n 2000   # a quick look
     python benchmarks/stylegan.py --judge-only     # the goal's verdict for results/stylegan.json
 
 Goal (issue 6), on 2 CPU threads: after at most 20 training minutes, the StyleGAN's FID
 on MNIST at 32×32 is at least as good as (no higher than) that of the DCGAN trained for
 the same time in the same run. Both use the GAN chapter's loop (`genedu.gan.fit`) and
-the same discriminator; each has its own recipe (DCGAN: Adam 2e-4, (0.5, 0.999), batch
-64; StyleGAN: Adam 2e-3, (0, 0.99), batch 32, lazy R1, style mixing). The training
-clock stops while a model is measured, so `wall_seconds` is training time only.
+the DCGAN discriminator (the StyleGAN's with the minibatch-std feature); each has its
+own recipe (DCGAN: Adam 2e-4, (0.5, 0.999), batch 64; StyleGAN: the config's defaults,
+channels 64, 64, 32, 16 at 4, 8, 16, 32, and Adam 2e-3, (0, 0.99), batch 32, lazy R1,
+style mixing). The training clock stops while a model is measured, so `wall_seconds`
+is training time only.
 
 FID, precision and recall use genedu's feature network (the shipped classifier-mnist;
 not comparable with Inception FID), on the central 28×28 of each 32×32 sample against

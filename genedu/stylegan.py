@@ -50,7 +50,10 @@ class StyleGANConfig:
     w_dim: int = 64  # w, the style vector
     mapping_layers: int = 4  # depth of the MLP z -> w
     mapping_lr: float = 0.01  # the mapping's learning-rate multiplier (StyleGAN's 0.01)
-    channel_base: int = 1024  # channels at resolution r: min(max_channels, base // r)
+    # channels at resolution r: min(max_channels, base // r); 512 gives 64, 64, 32, 16 at
+    # 4, 8, 16, 32: on 2 CPU threads 1.6x faster a step than 1024 (32 channels at 32×32)
+    # and a lower FID after the same 8 minutes (922.6 against 2336.6, a sweep on MNIST)
+    channel_base: int = 512
     max_channels: int = 64
     d_hidden: int = 64  # D: the DCGAN discriminator's first channels (genedu.gan)
     mixing: float = 0.9  # probability of a style-mixing pair in a training batch
