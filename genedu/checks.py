@@ -330,3 +330,61 @@ def mixed_styles(fn: Callable[[torch.Tensor, torch.Tensor, int, int], torch.Tens
         "the result has shape (N, num_ws, D)",
         atol=0.0,
     )
+
+
+def bigram_probabilities(fn: Callable[[torch.Tensor, int, float], torch.Tensor]) -> bool:
+    """Check fn(ids, vocab_size, k) -> P (V, V), P[a, b] = p(b follows a), add-k smoothed."""
+    g = torch.Generator().manual_seed(12)
+    ids = torch.randint(0, 5, (40,), generator=g)
+    result = fn(ids, 6, 0.5)  # character 5 never occurs: its row must still sum to 1
+    if not _attempted(result, "bigram_probabilities"):
+        return False
+    counts = torch.zeros(6, 6).index_put_((ids[:-1], ids[1:]), torch.ones(39), accumulate=True)
+    expected = (counts + 0.5) / (counts + 0.5).sum(1, keepdim=True)
+    return _close(
+        torch.as_tensor(result, dtype=torch.float32),
+        expected,
+        "bigram_probabilities",
+        "count each pair (ids[t], ids[t+1]) into a V×V table, add k to every cell, then "
+        "divide each row by its sum so that every row, even an unseen character's, sums to 1",
+        atol=1e-5,
+    )
+
+
+def top_p_filter(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> bool:
+    """Check fn(probs, p) -> probs restricted to the nucleus and renormalised, (B, V)."""
+    from .text import filter_logits
+
+    g = torch.Generator().manual_seed(13)
+    probs = torch.softmax(torch.randn(5, 9, generator=g) * 2, -1)
+    results = [fn(probs, p) for p in (0.3, 0.75, 0.95)]
+    if not _attempted(results[0], "top_p_filter"):
+        return False
+    expected = torch.stack([filter_logits(probs.log(), top_p=p).exp() for p in (0.3, 0.75, 0.95)])
+    return _close(
+        torch.stack([torch.as_tensor(r, dtype=torch.float32) for r in results]),
+        expected,
+        "top_p_filter",
+        "sort each row's probabilities from the largest down, keep the shortest prefix whose "
+        "sum reaches p (always at least one), zero the rest, and divide by the kept sum",
+        atol=1e-5,
+    )
+
+
+def causal_attention(fn: Callable[..., torch.Tensor]) -> bool:
+    """Check fn(q, k, v) -> masked scaled dot-product attention, (B, nh, T, hs)."""
+    from .text import causal_attention as reference
+
+    g = torch.Generator().manual_seed(14)
+    q, k, v = torch.randn(3, 2, 2, 6, 4, generator=g).unbind(0)
+    result = fn(q, k, v)
+    if not _attempted(result, "causal_attention"):
+        return False
+    return _close(
+        torch.as_tensor(result),
+        reference(q, k, v),
+        "causal_attention",
+        "scores q @ k.transpose(-2, -1) / sqrt(hs); set the scores of later positions "
+        "(above the diagonal) to -inf before the softmax over the last axis; then @ v",
+        atol=1e-5,
+    )

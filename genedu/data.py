@@ -95,11 +95,13 @@ class ImageSet:
 
 @dataclass(frozen=True)
 class TextSet:
-    """A text corpus as one string (names are one per line)."""
+    """A text corpus as one string. by_line: each line is one item (a name), not a
+    line of running prose."""
 
     name: str
     split: str
     text: str
+    by_line: bool = False
 
     def __len__(self) -> int:
         return len(self.text)
@@ -470,7 +472,7 @@ def _text_split(name, split, text: str, by_line: bool) -> TextSet:
     if by_line:  # names: a seeded 90/10 split of the lines
         lines = [line for line in text.split("\n") if line]
         idx = seeded_split(len(lines), split, 0.1).tolist()
-        return TextSet(name, split, "\n".join(lines[i] for i in idx) + "\n")
+        return TextSet(name, split, "\n".join(lines[i] for i in idx) + "\n", by_line=True)
     cut = int(len(text) * 0.9)  # prose: the first 90% trains, the last 10% tests
     return TextSet(name, split, {"train": text[:cut], "test": text[cut:], "all": text}[split])
 
@@ -482,6 +484,12 @@ def _read_census(name, split, paths, files=("dist.male.first", "dist.female.firs
             if row.strip():
                 seen.setdefault(row.split()[0].lower(), None)
     return _text_split(name, split, "\n".join(seen), by_line=True)
+
+
+def _read_python_docs(name, split, paths):
+    from pydoc_data.topics import topics  # the text behind help('TOPIC'), in the stdlib
+
+    return _text_split(name, split, "\n".join(topics[k] for k in sorted(topics)), by_line=False)
 
 
 def _read_text(name, split, paths, by_line):
@@ -758,6 +766,14 @@ REGISTRY: dict[str, Entry] = {
             "5,163 lines",
             lambda n, s, p: _read_census(n, s, p),
             split_note="seeded 90/10 split of the names",
+        ),
+        Entry(
+            "python-docs",
+            "text",
+            "English prose bundled with Python itself: the reference topics behind help()",
+            "about 465,000 chars",
+            _read_python_docs,
+            split_note="the first 90% of characters train, the last 10% test",
         ),
         Entry(
             "census-surnames",

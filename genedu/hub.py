@@ -138,7 +138,11 @@ def save(
 def load_state(
     model: nn.Module, tensors: dict[str, torch.Tensor], source: str = "checkpoint"
 ) -> None:
-    """Load `tensors` into `model`, or raise a CheckpointError listing every difference."""
+    """Load `tensors` into `model`, or raise a CheckpointError listing every difference.
+    A model whose buffers' sizes depend on its data (an n-gram's tables) first makes room
+    for them with its `resize_buffers_for(tensors)`."""
+    if hasattr(model, "resize_buffers_for"):
+        model.resize_buffers_for(tensors)
     own = model.state_dict()
     problems = [f"missing in {source}: {k}" for k in own if k not in tensors]
     problems += [f"not in the model: {k}" for k in tensors if k not in own]

@@ -152,6 +152,19 @@ def load_training_state(path, model, opt) -> tuple[int, History]:
     return meta["step"], History(**meta["history"])
 
 
+def warmup_cosine(steps: int, warmup: int = 100, floor: float = 0.1) -> Callable[[int], float]:
+    """A learning-rate factor for `fit`'s lr_schedule: a linear rise over `warmup` steps,
+    then a cosine fall to `floor` at `steps` (and `floor` after)."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        done = min(1.0, (step - warmup) / max(1, steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
+
+    return factor
+
+
 def passed_mark(marks: list[float], clock: float) -> bool:
     """Whether the training clock has reached the next of the sorted `marks` (seconds);
     every mark it has reached is removed, so a slow step triggers one evaluation."""

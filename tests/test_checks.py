@@ -54,7 +54,53 @@ def logistic_by_cdf(x, mean, log_scale, tails=True):  # chapter 5's solution
     return torch.log((upper - lower).clamp(min=1e-12))
 
 
+def bigram_by_loop(ids, v, k, smooth_rows=True):  # chapter 7's solution
+    counts = torch.zeros(v, v)
+    for a, b in zip(ids[:-1].tolist(), ids[1:].tolist(), strict=True):
+        counts[a, b] += 1
+    smoothed = counts + k if smooth_rows else counts + k * (counts.sum(1, keepdim=True) > 0)
+    return smoothed / smoothed.sum(1, keepdim=True).clamp(min=1e-12)
+
+
+def nucleus_by_sort(probs, p, include_crossing=True):  # chapter 7's solution
+    sorted_p, order = probs.sort(-1, descending=True)
+    before = sorted_p.cumsum(-1) - sorted_p
+    keep_sorted = before < p if include_crossing else sorted_p.cumsum(-1) <= p
+    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
+    kept = probs * keep
+    return kept / kept.sum(-1, keepdim=True)
+
+
+def attention_by_hand(q, k, v, causal=True, scale=True):  # chapter 7's solution
+    t = q.shape[-2]
+    scores = q @ k.transpose(-2, -1) / (math.sqrt(q.shape[-1]) if scale else 1.0)
+    if causal:
+        scores = scores.masked_fill(torch.ones(t, t).triu(1).bool(), float("-inf"))
+    return scores.softmax(-1) @ v
+
+
 CASES = {
+    "bigram_probabilities": (
+        bigram_by_loop,
+        [
+            lambda ids, v, k: bigram_by_loop(ids, v, k, smooth_rows=False),  # unseen rows: 0
+            lambda ids, v, k: bigram_by_loop(ids, v, k).T,  # columns for rows
+        ],
+    ),
+    "top_p_filter": (
+        nucleus_by_sort,
+        [
+            lambda probs, p: nucleus_by_sort(probs, p, include_crossing=False),  # stops short
+            lambda probs, p: probs * (probs >= p),  # a threshold, not a nucleus
+        ],
+    ),
+    "causal_attention": (
+        attention_by_hand,
+        [
+            lambda q, k, v: attention_by_hand(q, k, v, causal=False),  # sees the future
+            lambda q, k, v: attention_by_hand(q, k, v, scale=False),  # no 1/sqrt(hs)
+        ],
+    ),
     "bernoulli_log_prob": (
         lambda x, mu: (x * mu.log() + (1 - x) * (1 - mu).log()).flatten(1).sum(1),
         [

@@ -1,0 +1,629 @@
+r"""Text, one character at a time: the chain rule again, from counts to a small transformer.
+
+References: Shannon 1951 and Jurafsky & Martin, *Speech and Language Processing*, ch. 3
+(n-gram models, add-k smoothing, interpolation); Witten & Bell 1991 (the interpolation
+weights used here); Cho et al. 2014 (GRU) and Hochreiter & Schmidhuber 1997 (LSTM);
+Vaswani et al. 2017 (the transformer: scaled dot-product attention, eq. 1); Radford et
+al. 2019 (GPT-2's pre-norm blocks); Fan et al. 2018 (top-k sampling); Holtzman et al.
+2020 (nucleus, top-p, sampling).
+
+A text is a sequence of characters $x_1, \dots, x_T$, and, exactly as for PixelCNN's
+pixels in raster order,
+
+$$\log p(x) = \sum_{t=1}^{T} \log p(x_t \mid x_{<t}),$$
+
+so every model here is a function from a prefix to a distribution over the next
+character. They differ only in how much of the prefix they read: the n-gram its last
+n-1 characters, the RNN a running summary, the transformer everything within its block.
+
+Data come as rows of character ids, LongTensors (N, T+1): row[:, :-1] is read,
+row[:, 1:] is predicted, and -1 pads the end of a short row (names). A model with a
+`boundary` character (names: "\n") sees each sequence as boundary + text + boundary, so
+it learns where names start and stop; a model without one (Shakespeare) continues a
+stream. Every number is in nats: `log_prob` per row, `nats_per_char` per predicted
+character (a name's closing boundary counts, as in makemore).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import TextSet
+
+SMOOTHING = ("interpolated", "add-k")
+CELLS = ("gru", "lstm")
+
+
+class CharVocab:
+    """The vocabulary of a text: its distinct characters, sorted, each with an id.
+    `CharVocab(text)`; encode and decode round-trip."""
+
+    def __init__(self, chars: str):
+        self.chars = "".join(sorted(set(chars)))
+        if not self.chars:
+            raise ValueError("CharVocab: needs at least one character")
+        self.index = {ch: i for i, ch in enumerate(self.chars)}
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __contains__(self, ch: str) -> bool:
+        return ch in self.index
+
+    def encode(self, text: str) -> torch.Tensor:
+        """A string -> its ids (len(text),), int64. An unknown character raises ValueError."""
+        try:
+            return torch.tensor([self.index[ch] for ch in text], dtype=torch.long)
+        except KeyError as err:
+            pos = next(i for i, ch in enumerate(text) if ch not in self.index)
+            shown = self.chars if len(self.chars) <= 40 else self.chars[:40] + "..."
+            raise ValueError(
+                f"character {err.args[0]!r} (position {pos}) is not in the vocabulary of "
+                f"{len(self)} characters: {shown!r}"
+            ) from None
+
+    def decode(self, ids) -> str:
+        """ids (a sequence or 1-D tensor) -> the string; -1 (padding) is skipped."""
+        ids = ids.tolist() if isinstance(ids, torch.Tensor) else list(ids)
+        bad = [i for i in ids if not -1 <= i < len(self)]
+        if bad:
+            raise ValueError(f"ids must lie in 0..{len(self) - 1} (or -1, padding), got {bad[:5]}")
+        return "".join(self.chars[i] for i in ids if i >= 0)
+
+
+# ----------------------------------------------------------------------- rows of text
+
+
+def name_rows(lines: list[str], vocab: CharVocab, boundary: str = "\n") -> torch.Tensor:
+    """One row per line, boundary + line + boundary, padded with -1: (N, max_len + 2)."""
+    if not lines:
+        raise ValueError("name_rows: no lines")
+    rows = torch.full((len(lines), max(map(len, lines)) + 2), -1, dtype=torch.long)
+    for i, line in enumerate(lines):
+        ids = vocab.encode(boundary + line + boundary)
+        rows[i, : len(ids)] = ids
+    return rows
+
+
+def windows(ids: torch.Tensor, length: int) -> torch.Tensor:
+    """A stream of ids cut into rows of length+1 that overlap by one, so that every id but
+    the first is predicted exactly once, each from its own row's prefix: (N, length+1);
+    the last row is padded with -1."""
+    if ids.dim() != 1 or len(ids) < 2 or length < 1:
+        raise ValueError(f"windows: a 1-D stream of >= 2 ids and length >= 1, got {ids.shape}")
+    n = math.ceil((len(ids) - 1) / length)
+    padded = torch.full((n * length + 1,), -1, dtype=torch.long)
+    padded[: len(ids)] = ids
+    return padded.unfold(0, length + 1, length)
+
+
+class RandomWindows:
+    """Training batches from a stream: `genedu.train.fit` permutes `starts`, and this
+    transform turns each batch of starts into rows ids[s : s + length + 1], (B, length+1).
+
+        w = RandomWindows(ids, 128); fit(model, w.starts, transform=w, ...)
+    """
+
+    def __init__(self, ids: torch.Tensor, length: int):
+        if ids.dim() != 1 or len(ids) <= length + 1:
+            raise ValueError(f"RandomWindows: a 1-D stream longer than {length + 1} ids")
+        self.ids, self.offsets = ids, torch.arange(length + 1)
+        self.starts = torch.arange(len(ids) - length)
+
+    def __call__(self, starts: torch.Tensor, generator=None) -> torch.Tensor:
+        return self.ids[starts[:, None] + self.offsets]
+
+
+class Corpus:
+    r"""A text data set as the models read it: one vocabulary for both splits, the
+    boundary ("\n" when each line is an item, a name; "" for prose) and the rows.
+
+        c = Corpus(data.load("names", "train"), data.load("names", "test"))
+        rows, transform = c.train_data(block_size)
+        genedu.train.fit(model, rows, transform=transform, steps=...)
+        nats_per_char(model, c.test_rows(block_size))
+    """
+
+    def __init__(self, train: TextSet, test: TextSet):
+        if not (isinstance(train, TextSet) and isinstance(test, TextSet)):
+            raise ValueError(
+                f"Corpus: needs text sets (names, tinyshakespeare, ...), got "
+                f"{type(train).__name__} {getattr(train, 'name', '')!r}"
+            )
+        if train.by_line != test.by_line:
+            raise ValueError("Corpus: train and test must both be lines, or both prose")
+        self.name, self.train, self.test = train.name, train, test
+        self.vocab = CharVocab(train.text + test.text)
+        self.boundary = "\n" if train.by_line else ""
+
+    @property
+    def longest(self) -> int:
+        """The rows' reading length a names model needs (longest line + 1); prose: 0."""
+        return max(map(len, self.train.lines + self.test.lines)) + 1 if self.boundary else 0
+
+    def train_data(self, block_size: int) -> tuple[torch.Tensor, RandomWindows | None]:
+        """What `genedu.train.fit` takes, as (data, transform): all the names as rows, or
+        random windows of block_size + 1 characters of the prose."""
+        if self.boundary:
+            return name_rows(self.train.lines, self.vocab, self.boundary), None
+        w = RandomWindows(self.vocab.encode(self.train.text), block_size)
+        return w.starts, w
+
+    def test_rows(self, block_size: int) -> torch.Tensor:
+        """The held-out split as rows: one per name, or consecutive windows of the prose
+        (each character predicted once, from the block_size characters before it at most)."""
+        if self.boundary:
+            return name_rows(self.test.lines, self.vocab, self.boundary)
+        return windows(self.vocab.encode(self.test.text), block_size)
+
+
+# ---------------------------------------------------------------------- the contract
+
+
+@dataclass(frozen=True)
+class CharConfig:
+    """What every character model shares: its vocabulary and its boundary character."""
+
+    vocab: str = ""  # every character the model knows, as one string
+    boundary: str = ""  # "\n" for names (start and stop of each), "" for a stream
+
+    def __post_init__(self):
+        if len(set(self.vocab)) < 2:
+            raise ValueError(f"{type(self).__name__}: vocab needs >= 2 characters")
+        if len(self.boundary) > 1 or (self.boundary and self.boundary not in self.vocab):
+            raise ValueError(
+                f"{type(self).__name__}: boundary must be '' or one character of the vocab, "
+                f"got {self.boundary!r}"
+            )
+
+
+class CharModel(nn.Module):
+    """The shared half of every character model: `forward(idx)` maps ids (B, T) to
+    next-character logits (B, T, V); `loss`, `log_prob` and `sample` follow from it."""
+
+    context_size: int  # how many of the latest characters `forward` reads when generating
+
+    def __init__(self, config: CharConfig):
+        super().__init__()
+        self.config = config
+        self.vocab = CharVocab(config.vocab)
+
+    def check_rows(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.dim() != 2:
+            raise ValueError(
+                f"{type(self).__name__}: rows of character ids, an int64 tensor (N, T+1), "
+                f"got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}"
+            )
+        if x.shape[1] < 2 or x.min() < -1 or x.max() >= len(self.vocab):
+            raise ValueError(
+                f"{type(self).__name__}: rows need T+1 >= 2 ids in 0..{len(self.vocab) - 1} "
+                f"(-1 pads), got shape {tuple(x.shape)} and ids {x.min().item()}..{x.max().item()}"
+            )
+
+    def _token_log_probs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log p(x[:, t+1] | x[:, :t+1]) for every target, and where targets exist: (N, T)."""
+        self.check_rows(x)
+        logits = self(x[:, :-1].clamp(min=0))  # padding sits after the end: never read
+        target = x[:, 1:]
+        logp = logits.log_softmax(-1).gather(-1, target.clamp(min=0)[..., None])[..., 0]
+        return logp, target >= 0
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mean negative log-likelihood per predicted character, nats: {"loss"}."""
+        logp, real = self._token_log_probs(batch)
+        return {"loss": -(logp * real).sum() / real.sum().clamp(min=1)}
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p of each row's predicted characters, in nats: (N, T+1) -> (N,)."""
+        logp, real = self._token_log_probs(x)
+        return (logp * real).sum(1)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, generator=None, length: int = 100, **decoding) -> torch.Tensor:
+        """n sequences of up to `length` new ids after the boundary (or a newline), -1
+        after a boundary-model's stop: (n, length). `decoding`: temperature, top_k, top_p."""
+        chars = self.vocab.chars
+        start = self.config.boundary or ("\n" if "\n" in chars else chars[0])
+        ids = self.vocab.encode(start).repeat(n, 1)
+        stop = self.vocab.index[self.config.boundary] if self.config.boundary else None
+        return sample_ids(self, ids, length, stop=stop, generator=generator, **decoding)
+
+
+def _device(model: nn.Module) -> torch.device:
+    """Where the model's tensors live (the CPU for a model without any)."""
+    for t in (*model.parameters(), *model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def nats_per_char(model: CharModel, rows: torch.Tensor, batch_size: int = 256) -> float:
+    """Mean negative log-likelihood per predicted character over `rows`, in nats."""
+    was_training = model.training
+    model.eval()
+    dev = _device(model)
+    total, count = 0.0, 0
+    try:
+        with torch.no_grad():
+            for i in range(0, len(rows), batch_size):
+                r = rows[i : i + batch_size].to(dev)
+                total -= model.log_prob(r).sum().item()
+                count += int((r[:, 1:] >= 0).sum())
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)
+
+
+# -------------------------------------------------------------------- the n-gram model
+
+
+@dataclass(frozen=True)
+class NGramConfig(CharConfig):
+    order: int = 3  # n: the next character given the n-1 before it
+    smoothing: str = "interpolated"  # Witten-Bell interpolation, or "add-k"
+    k: float = 0.1  # add-k's pseudo-count
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.order < 1 or self.smoothing not in SMOOTHING or self.k <= 0:
+            raise ValueError(
+                f"NGramConfig: order >= 1, smoothing in {SMOOTHING} and k > 0, got "
+                f"{self.order}, {self.smoothing!r}, {self.k}"
+            )
+        if len(set(self.vocab)) ** (self.order - 1) >= 2**62:  # a context's code: an int64
+            raise ValueError(
+                f"NGramConfig: order {self.order} is too long for {len(set(self.vocab))} "
+                "characters: the contexts would not fit in 64-bit codes"
+            )
+
+
+class NGram(CharModel):
+    r"""A count-based n-gram model: p(x_t | the n-1 characters before it), from counts.
+
+    "add-k": $p = (c(h, x) + k) / (c(h) + kV)$ with h the full context; an unseen h
+    gives the uniform distribution. "interpolated" (Witten & Bell 1991) mixes every
+    order, from the uniform distribution up:
+    $p_j(x|h_j) = (c(h_j, x) + N_{1+}(h_j)\, p_{j-1}(x|h_{j-1})) / (c(h_j) + N_{1+}(h_j))$,
+    where $N_{1+}(h)$ counts the distinct characters seen after h; an unseen $h_j$
+    keeps $p_{j-1}$. Either way each conditional sums to 1 over the vocabulary.
+    `count(rows)` fits it: there is nothing to train by gradient. Its tables are buffers,
+    so `genedu.hub` saves and loads it like any model.
+    """
+
+    def __init__(self, config: NGramConfig):
+        super().__init__(config)
+        self.context_size = max(config.order - 1, 1)
+        for j in range(config.order):  # per context length j: its sorted codes, its counts
+            self.register_buffer(f"keys{j}", torch.zeros(0, dtype=torch.long))
+            self.register_buffer(f"counts{j}", torch.zeros(0, len(self.vocab), dtype=torch.long))
+
+    def resize_buffers_for(self, tensors: dict[str, torch.Tensor]) -> None:
+        """Make room for a checkpoint's tables (their sizes depend on the text counted)."""
+        for j in range(self.config.order):
+            for name in (f"keys{j}", f"counts{j}"):
+                if name in tensors:
+                    setattr(
+                        self, name, torch.zeros_like(tensors[name], dtype=getattr(self, name).dtype)
+                    )
+
+    def _contexts(self, idx: torch.Tensor, j: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The code of the j characters before each next one, and whether all j exist:
+        (B, T) each. A boundary model pads the left with its boundary (as makemore does)."""
+        v = len(self.vocab)
+        b = self.config.boundary
+        xp = F.pad(idx, (j, 0), value=self.vocab.index[b] if b else -1)  # (B, T + j)
+        codes = torch.zeros_like(idx)
+        valid = torch.ones_like(idx, dtype=torch.bool)
+        for r in range(j):  # xp[:, t + 1 + r] is the (j - r)-th character before target t
+            col = xp[:, 1 + r : 1 + r + idx.shape[1]]
+            codes = codes * v + col.clamp(min=0)
+            valid &= col >= 0
+        return codes, valid
+
+    def count(self, rows: torch.Tensor) -> NGram:
+        """Count every (context, next character) pair of `rows` (N, T+1), for each
+        context length 0 .. n-1; returns the model."""
+        self.check_rows(rows)
+        v, target = len(self.vocab), rows[:, 1:]
+        for j in range(self.config.order):
+            codes, valid = self._contexts(rows[:, :-1].clamp(min=0), j)
+            keep = valid & (target >= 0)
+            keys, inverse = torch.unique(codes[keep], return_inverse=True)
+            counts = torch.zeros(len(keys) * v, dtype=torch.long, device=rows.device)
+            counts.index_add_(0, inverse * v + target[keep], torch.ones_like(inverse))
+            setattr(self, f"keys{j}", keys)
+            setattr(self, f"counts{j}", counts.view(len(keys), v))
+        return self
+
+    def _lookup(self, idx: torch.Tensor, j: int) -> torch.Tensor:
+        """The counts after each position's j-character context, (B, T, V); zeros if unseen."""
+        keys, counts = getattr(self, f"keys{j}"), getattr(self, f"counts{j}")
+        if len(keys) == 0:
+            return torch.zeros(*idx.shape, len(self.vocab), device=idx.device)
+        codes, valid = self._contexts(idx, j)
+        pos = torch.searchsorted(keys, codes).clamp(max=len(keys) - 1)
+        found = (keys[pos] == codes) & valid
+        return counts[pos].float() * found[..., None]
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> log p of the next character after each position, (B, T, V)."""
+        if self.counts0.numel() == 0:
+            raise ValueError("NGram: count(rows) first; the model has seen no text")
+        v = len(self.vocab)
+        if self.config.smoothing == "add-k":
+            c = self._lookup(idx, self.config.order - 1)
+            p = (c + self.config.k) / (c.sum(-1, keepdim=True) + self.config.k * v)
+        else:
+            p = torch.full((*idx.shape, v), 1.0 / v, device=idx.device)
+            for j in range(self.config.order):
+                c = self._lookup(idx, j)
+                total, types = c.sum(-1, keepdim=True), (c > 0).sum(-1, keepdim=True)
+                p = torch.where(total > 0, (c + types * p) / (total + types).clamp(min=1), p)
+        return p.log()
+
+
+# ------------------------------------------------------------------------ the RNN model
+
+
+@dataclass(frozen=True)
+class RNNConfig(CharConfig):
+    cell: str = "gru"  # or "lstm"
+    embed: int = 64
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.0
+    block_size: int = 128  # characters per training row, and the context when generating
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.cell not in CELLS or min(self.embed, self.hidden, self.layers) < 1:
+            raise ValueError(
+                f"RNNConfig: cell in {CELLS}, embed, hidden and layers >= 1, got {self}"
+            )
+        if not 0 <= self.dropout < 1 or self.block_size < 1:
+            raise ValueError(f"RNNConfig: dropout in [0, 1) and block_size >= 1, got {self}")
+
+
+class CharRNN(CharModel):
+    """Embedding -> a stacked GRU or LSTM -> logits: the prefix summarised in a state
+    that each character updates (Cho et al. 2014; Hochreiter & Schmidhuber 1997)."""
+
+    def __init__(self, config: RNNConfig):
+        super().__init__(config)
+        c = config
+        self.context_size = c.block_size
+        self.embed = nn.Embedding(len(self.vocab), c.embed)
+        cell = nn.GRU if c.cell == "gru" else nn.LSTM
+        self.rnn = cell(c.embed, c.hidden, c.layers, batch_first=True,
+                        dropout=c.dropout if c.layers > 1 else 0.0)  # fmt: skip
+        self.head = nn.Linear(c.hidden, len(self.vocab))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        h, _ = self.rnn(self.embed(idx))  # (B, T, hidden)
+        return self.head(h)  # (B, T, V)
+
+
+# ---------------------------------------------------------------- the transformer model
+
+
+@dataclass(frozen=True)
+class TransformerConfig(CharConfig):
+    block_size: int = 128  # the longest context, in characters
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        if min(self.block_size, self.n_layer, self.n_head, self.n_embd) < 1:
+            raise ValueError(f"TransformerConfig: sizes must be >= 1, got {self}")
+        if self.n_embd % self.n_head:
+            raise ValueError(
+                f"TransformerConfig: n_embd ({self.n_embd}) must divide into n_head "
+                f"({self.n_head}) heads"
+            )
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"TransformerConfig: dropout in [0, 1), got {self.dropout}")
+
+
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    r"""Masked scaled dot-product attention (Vaswani et al. 2017, eq. 1):
+    $\mathrm{softmax}(QK^\top/\sqrt{d} + M)\,V$ with $M_{ts} = -\infty$ for s > t, so
+    position t reads only positions <= t. q, k, v (B, nh, T, hs) -> (B, nh, T, hs)."""
+    t = q.shape[-2]
+    att = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
+    future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    return att.masked_fill(future, float("-inf")).softmax(-1) @ v
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head self-attention over the past: one linear map makes the queries, keys
+    and values of every head, `causal_attention` mixes them, another projects back."""
+
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.n_head = c.n_head
+        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd)
+        self.proj = nn.Linear(c.n_embd, c.n_embd)
+        self.drop = nn.Dropout(c.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).split(d, dim=2)
+        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, d)  # heads side by side
+        return self.drop(self.proj(y))
+
+
+class Block(nn.Module):
+    """x + attention(norm(x)), then x + MLP(norm(x)): GPT-2's pre-norm residual block."""
+
+    def __init__(self, c: TransformerConfig):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(c.n_embd), nn.LayerNorm(c.n_embd)
+        self.attn = CausalSelfAttention(c)
+        self.mlp = nn.Sequential(
+            nn.Linear(c.n_embd, 4 * c.n_embd),
+            nn.GELU(),
+            nn.Linear(4 * c.n_embd, c.n_embd),
+            nn.Dropout(c.dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class CharTransformer(CharModel):
+    """A small GPT: token and position embeddings, n_layer causal blocks, a final layer
+    norm and a linear map to next-character logits."""
+
+    def __init__(self, config: TransformerConfig):
+        super().__init__(config)
+        c = config
+        self.context_size = c.block_size
+        self.tok = nn.Embedding(len(self.vocab), c.n_embd)
+        self.pos = nn.Embedding(c.block_size, c.n_embd)
+        self.drop = nn.Dropout(c.dropout)
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
+        self.ln = nn.LayerNorm(c.n_embd)
+        self.head = nn.Linear(c.n_embd, len(self.vocab))
+        for name, p in self.named_parameters():  # GPT-2: N(0, 0.02), residual paths shrunk
+            if p.dim() == 2:
+                residual = name.endswith(("proj.weight", "mlp.2.weight"))
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.n_layer) if residual else 0.02)
+            elif name.endswith("bias"):
+                nn.init.zeros_(p)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        t = idx.shape[1]
+        if t > self.config.block_size:
+            raise ValueError(
+                f"CharTransformer: {t} positions exceed block_size {self.config.block_size}"
+            )
+        x = self.drop(self.tok(idx) + self.pos(torch.arange(t, device=idx.device)))  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln(x))  # (B, T, V)
+
+
+# ------------------------------------------------------------------------- generating
+
+
+def filter_logits(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """Next-character logits (B, V) -> the log-probabilities to sample from, -inf outside
+    the kept support. temperature divides the logits (0: greedy, all mass on the argmax);
+    top_k keeps the k likeliest; top_p keeps the smallest set of likeliest characters
+    whose probability reaches p (Holtzman et al. 2020)."""
+    if temperature < 0 or (top_k is not None and top_k < 1):
+        raise ValueError(f"temperature >= 0 and top_k >= 1, got {temperature}, {top_k}")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+    logits = logits.float()
+    if temperature == 0:
+        keep = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
+        return torch.zeros_like(logits).masked_fill(~keep, float("-inf"))
+    logits = (logits - logits.max(-1, keepdim=True).values) / temperature  # no overflow
+    if top_k is not None and top_k < logits.shape[-1]:  # exactly k, as argmax breaks ties
+        keep = torch.zeros_like(logits, dtype=torch.bool)
+        order = logits.sort(dim=-1, descending=True, stable=True).indices  # ties: lower id first
+        keep.scatter_(-1, order[..., :top_k], True)
+        logits = logits.masked_fill(~keep, float("-inf"))
+    if top_p is not None and top_p < 1:
+        probs, order = logits.softmax(-1).sort(-1, descending=True)
+        before = probs.cumsum(-1) - probs  # mass of the likelier characters
+        drop_sorted = before >= top_p  # already reached p without this one
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        logits = logits.masked_fill(drop, float("-inf"))
+    return logits.log_softmax(-1)
+
+
+@torch.no_grad()
+def sample_ids(
+    model: CharModel,
+    ids: torch.Tensor,
+    n: int,
+    *,
+    stop: int | None = None,
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> torch.Tensor:
+    """Extend the contexts ids (B, T0) by up to n ids each, one at a time: (B, n). After
+    a row draws `stop`, the rest of it is -1. Draws on the CPU, so a seed repeats."""
+    if ids.dim() != 2 or ids.shape[1] < 1:
+        raise ValueError(f"sample_ids: contexts (B, T0) with T0 >= 1, got {tuple(ids.shape)}")
+    was_training = model.training
+    model.eval()
+    dev = _device(model)
+    out = torch.full((len(ids), n), -1, dtype=torch.long)
+    done = torch.zeros(len(ids), dtype=torch.bool)
+    ctx = ids.to(dev)
+    try:
+        for i in range(n):
+            logits = model(ctx[:, -model.context_size :])[:, -1].cpu()  # (B, V)
+            logp = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+            nxt = torch.multinomial(logp.exp(), 1, generator=generator)[:, 0]
+            out[:, i] = nxt.masked_fill(done, -1)
+            if stop is not None:
+                done |= nxt == stop
+                if done.all():
+                    break
+            ctx = torch.cat([ctx, nxt[:, None].to(dev)], 1)
+    finally:
+        model.train(was_training)
+    return out
+
+
+def generate(
+    model: CharModel,
+    prompt: str,
+    n: int,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    stop: str | None = None,
+    num_samples: int | None = None,
+    generator: torch.Generator | None = None,
+) -> str | list[str]:
+    """The prompt continued by up to n characters: one string, or a list of num_samples.
+
+    A model with a boundary (names) starts a new sequence, so "" asks for a whole name
+    and "ma" for one that begins with "ma"; generation stops at `stop` (default: the
+    boundary), which is not returned. A model without one continues a text, so its
+    prompt must not be empty.
+    """
+    boundary = model.config.boundary
+    if not prompt and not boundary:
+        raise ValueError(
+            "generate: this model continues a text, so it needs a non-empty prompt "
+            "(for example 'ROMEO:')"
+        )
+    ids = torch.cat([model.vocab.encode(boundary), model.vocab.encode(prompt)])  # names any
+    stop = boundary if stop is None else stop  # unknown character, at its prompt position
+    if len(stop) > 1:
+        raise ValueError(f"generate: stop is one character (or ''), got {stop!r}")
+    stop_id = model.vocab.encode(stop)[0].item() if stop else None
+    b = 1 if num_samples is None else num_samples
+    new = sample_ids(model, ids.repeat(b, 1), n, stop=stop_id, generator=generator,
+                     temperature=temperature, top_k=top_k, top_p=top_p)  # fmt: skip
+    texts = []
+    for row in new:
+        row = row[row >= 0]
+        if stop_id is not None and len(row) and row[-1] == stop_id:
+            row = row[:-1]
+        texts.append(prompt + model.vocab.decode(row))
+    return texts[0] if num_samples is None else texts
