@@ -14,8 +14,10 @@ Each model family adds its recipe to TRAINERS as it lands.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -390,6 +392,99 @@ def _train_pixelcnn(args):
     return saved
 
 
+def _char_model(args, corpus):
+    """The model `genedu train char` builds: --architecture transformer, gru, lstm or ngram."""
+    from . import text
+
+    common = {"vocab": corpus.vocab.chars, "boundary": corpus.boundary}
+    block = max(args.block_size or 0, corpus.longest) or 128
+    if args.architecture == "ngram":
+        return text.NGram(text.NGramConfig(**common, order=args.order))
+    if args.architecture in text.CELLS:
+        config = text.RNNConfig(
+            **common, cell=args.architecture, hidden=args.hidden, layers=args.layers,
+            block_size=block,
+        )  # fmt: skip
+        return text.CharRNN(config)
+    if args.architecture != "transformer":
+        raise ValueError(
+            f"char: --architecture transformer, gru, lstm or ngram, not {args.architecture}"
+        )
+    config = text.TransformerConfig(
+        **common, block_size=block, n_layer=args.layers, n_head=args.heads,
+        n_embd=args.hidden, dropout=args.dropout,
+    )  # fmt: skip
+    return text.CharTransformer(config)
+
+
+def _train_char(args):
+    """A character model on a text set (names: one per line; prose), then its held-out
+    nats per character."""
+    from . import text
+
+    train.seed_everything(args.seed)
+    split = (data.load(args.data, s, fallback=args.fallback) for s in ("train", "test"))
+    corpus = text.Corpus(*split)
+    model = _char_model(args, corpus)
+    block = getattr(model.config, "block_size", 128)
+    rows, transform = corpus.train_data(block)
+    test = corpus.test_rows(block)
+    history, started = None, time.perf_counter()
+    if isinstance(model, text.NGram):
+        model.count(rows if transform is None else transform.ids[None])
+    else:
+        dev = train.device() if args.device == "auto" else torch.device(args.device)
+        # a fixed --steps decays the rate on a cosine; --minutes alone holds it after warm-up
+        steps = args.steps or (10**9 if args.minutes else 5000)
+
+        def measure(m) -> dict[str, float]:
+            return {"test_nats_per_char": round(text.nats_per_char(m, test), 4)}
+
+        history = train.fit(
+            model.to(dev),
+            rows,
+            steps=steps,
+            batch_size=args.batch_size,
+            transform=transform,
+            optimizer=torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99)),
+            lr_schedule=train.warmup_cosine(steps, warmup=min(100, max(1, steps // 10))),
+            grad_clip=1.0,
+            seed=args.seed,
+            eval_fn=measure,
+            eval_at_seconds=[60 * m for m in args.eval_minutes],
+            max_seconds=None if args.minutes is None else 60 * args.minutes,
+            checkpoint=f"{args.out}-training",
+            checkpoint_every=500,
+            resume=True,
+        )
+        model = model.cpu().eval()
+    found = {
+        "test_nats_per_char": round(text.nats_per_char(model, test), 4),
+        "test_chars": int((test[:, 1:] >= 0).sum()),
+        "train_seconds": round(
+            history.seconds[-1] if history else time.perf_counter() - started, 1
+        ),
+        "steps": history.steps[-1] + 1 if history and history.steps else 0,
+        "data": corpus.name,
+        "threads": torch.get_num_threads(),
+    }
+    if history and history.evals[:-1]:
+        found["curve"] = [
+            {"minutes": round(e["seconds"] / 60, 2), "step": e["step"], **_eval_numbers(e)}
+            for e in history.evals[:-1]
+        ]
+    if corpus.boundary:  # names: how many of 200 samples are new (and not empty)
+        names = text.generate(model, "", 40, num_samples=200,
+                              generator=torch.Generator().manual_seed(args.seed))  # fmt: skip
+        known = set(corpus.train.lines)
+        found["new_names_of_200"] = sum(bool(n) and n not in known for n in names)
+    print(", ".join(f"{k} {v}" for k, v in found.items() if k != "curve"))
+    saved = hub.save(model, args.out, metrics=found, command=_command_line(args))
+    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
+        leftover.unlink(missing_ok=True)
+    return saved
+
+
 def _eval_numbers(record: dict) -> dict:
     """An evaluation record's measurements, without its step and time."""
     return {k: v for k, v in record.items() if k not in ("step", "seconds")}
@@ -408,6 +503,7 @@ TRAINERS = {
     "cdcgan": (_train_gan, "a class-conditional DCGAN (one-hot label maps into D)"),
     "stylegan": (_train_gan, "a StyleGAN (genedu.stylegan): mapping network, styles, noise"),
     "pixelcnn": (_train_pixelcnn, "a gated PixelCNN (genedu.pixelcnn), exact likelihood"),
+    "char": (_train_char, "a character model (genedu.text): transformer, GRU, LSTM or n-gram"),
 }
 
 
@@ -419,6 +515,7 @@ DEFAULTS = {  # model: (lr, batch size, latent, hidden)
     "cdcgan": (2e-4, 64, 64, 64),
     "stylegan": (2e-3, 32, 64, 64),
     "pixelcnn": (2e-3, 64, 0, 32),
+    "char": (2e-3, 64, 0, 128),
 }
 
 
@@ -430,6 +527,9 @@ def _cmd_train(args) -> int:
     args.latent = args.latent or latent
     args.hidden = args.hidden or hidden
     args.size = args.size or (32 if args.model == "stylegan" else 28)
+    args.data = args.data or ("names" if args.model == "char" else "mnist")
+    args.architecture = args.architecture or ("transformer" if args.model == "char" else "conv")
+    args.layers = args.layers or (4 if args.model == "char" else 8)
     print(f"saved {fn(args)}.safetensors")
     return 0
 
@@ -438,7 +538,19 @@ def _cmd_sample(args) -> int:
     from . import viz
 
     model = hub.load(args.name)
-    images = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed))
+    g = torch.Generator().manual_seed(args.seed)
+    if hasattr(model, "vocab"):  # a character model: text to the terminal
+        from . import text
+
+        boundary = model.config.boundary
+        texts = text.generate(
+            model, args.prompt, args.chars or (40 if boundary else 500),
+            temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+            num_samples=args.n or (10 if boundary else 1), generator=g,
+        )  # fmt: skip
+        print(("\n" if boundary else "\n\n---\n\n").join(texts))
+        return 0
+    images = model.sample(args.n or 64, generator=g)
     fig = viz.image_grid(images.clamp(0, 1), nrow=args.nrow)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.out}")
@@ -447,6 +559,24 @@ def _cmd_sample(args) -> int:
 
 def _cmd_eval(args) -> int:
     model = hub.load(args.name)
+    if hasattr(model, "vocab"):  # a character model: held-out nats per character
+        from . import text
+
+        if args.data is None:  # the text it was trained on, as its checkpoint records
+            meta = json.loads(hub._files(hub._resolve(args.name))[1].read_text())
+            args.data = meta.get("metrics", {}).get("data", "names")
+        split = (data.load(args.data, s, fallback=args.fallback) for s in ("train", "test"))
+        corpus = text.Corpus(*split)
+        missing = set(corpus.vocab.chars) - set(model.vocab.chars)
+        if missing:
+            raise ValueError(f"{args.name} does not know {sorted(missing)} of {corpus.name}")
+        corpus.vocab = model.vocab
+        rows = corpus.test_rows(getattr(model.config, "block_size", 128))
+        nats = text.nats_per_char(model, rows)
+        print(f"{args.name} on {corpus.name} test: {nats:.4f} nats/char "
+              f"({int((rows[:, 1:] >= 0).sum())} characters)")  # fmt: skip
+        return 0
+    args.data = args.data or "mnist"
     if isinstance(model, metrics.Classifier):
         test = data.load(args.data, "test", fallback=args.fallback)
         acc = metrics.accuracy(model, test.images, test.labels)
@@ -507,7 +637,7 @@ def parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and save a checkpoint")
     t.add_argument("model", choices=sorted(TRAINERS))
-    t.add_argument("--data", default="mnist")
+    t.add_argument("--data", default=None, help="a dataset (default: mnist; char: names)")
     t.add_argument("--fallback", default=None, help="embedded set to use if --data is absent")
     t.add_argument(
         "--steps", type=int, default=None, help="training steps (mixture: EM iterations, 30)"
@@ -519,9 +649,10 @@ def parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--architecture",
-        choices=["conv", "mlp", "gated", "plain"],
-        default="conv",
-        help="VAE: conv or mlp; PixelCNN: gated (with conv) or plain",
+        choices=["conv", "mlp", "gated", "plain", "transformer", "gru", "lstm", "ngram"],
+        default=None,
+        help="VAE: conv or mlp; PixelCNN: gated (default) or plain; "
+        "char: transformer (default), gru, lstm or ngram",
     )
     t.add_argument(
         "--likelihood",
@@ -529,7 +660,13 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help="VAE: bernoulli or gaussian; PixelCNN: bernoulli, categorical or logistic",
     )
-    t.add_argument("--layers", type=int, default=8, help="PixelCNN: gated or mask-B layers")
+    t.add_argument(
+        "--layers", type=int, default=None, help="PixelCNN: gated or mask-B layers (8); char: 4"
+    )
+    t.add_argument("--heads", type=int, default=4, help="char transformer: attention heads")
+    t.add_argument("--block-size", type=int, default=None, help="char: context length (prose 128)")
+    t.add_argument("--order", type=int, default=5, help="char ngram: n")
+    t.add_argument("--dropout", type=float, default=0.0, help="char transformer: dropout")
     t.add_argument("--conditional", action="store_true", help="PixelCNN: condition on the class")
     t.add_argument("--n-test", type=int, default=1000, help="PixelCNN: test images behind the NLL")
     t.add_argument("--beta", type=float, default=1.0, help="VAE weight on the KL")
@@ -580,9 +717,16 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="checkpoint path, without extension")
     t.set_defaults(func=_cmd_train)
 
-    s = sub.add_parser("sample", help="draw samples from a checkpoint into a PNG grid")
+    s = sub.add_parser(
+        "sample", help="draw samples from a checkpoint into a PNG grid (text: to the terminal)"
+    )
     s.add_argument("name", help="a shipped name (see genedu.hub.list()) or a checkpoint path")
-    s.add_argument("--n", type=int, default=64)
+    s.add_argument("--n", type=int, default=None, help="samples: 64 images, 10 names, 1 text")
+    s.add_argument("--prompt", default="", help="text: what to continue (names: the start)")
+    s.add_argument("--chars", type=int, default=None, help="text: at most this many (40, 500)")
+    s.add_argument("--temperature", type=float, default=1.0, help="text: 0 is greedy")
+    s.add_argument("--top-k", type=int, default=None, help="text: keep the k likeliest")
+    s.add_argument("--top-p", type=float, default=None, help="text: nucleus sampling")
     s.add_argument("--nrow", type=int, default=8)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", default="samples.png")
@@ -592,7 +736,9 @@ def parser() -> argparse.ArgumentParser:
         "eval", help="test log-likelihood of a checkpoint (a GAN: FID, precision, recall)"
     )
     e.add_argument("name")
-    e.add_argument("--data", default="mnist")
+    e.add_argument(
+        "--data", default=None, help="default: mnist (a text model: the data it was trained on)"
+    )
     e.add_argument("--fallback", default=None)
     e.add_argument("--k", type=int, default=100, help="VAE: importance samples per image")
     e.add_argument(

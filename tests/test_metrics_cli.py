@@ -251,3 +251,39 @@ def test_train_pixelcnn_then_eval_and_sample(tmp_path, capsys):
     code, out, err = run_cli(capsys, "sample", str(ckpt), "--n", "4", "--out", str(png))
     assert code == 0, err
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("architecture", ["transformer", "gru", "ngram"])
+def test_train_char_then_sample_and_eval(architecture, tmp_path, capsys):
+    out = tmp_path / architecture
+    argv = "train char --data census-names --steps 5 --hidden 16 --layers 1 --order 3"
+    code, stdout, err = run_cli(capsys, *argv.split(), "--architecture", architecture,
+                                "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    m = meta["metrics"]
+    assert meta["config"]["boundary"] == "\n" and 0 <= m["new_names_of_200"] <= 200
+    assert 0 < m["test_nats_per_char"] < 3.5  # below ln 27 = 3.30 or near it
+    assert not (tmp_path / f"{architecture}-training.json").exists()
+    code, stdout, _ = run_cli(capsys, "sample", str(out), "--prompt", "ma", "--n", "4")
+    assert (
+        code == 0 and len(stdout.split()) == 4 and all(s.startswith("ma") for s in stdout.split())
+    )
+    code, stdout, _ = run_cli(capsys, "eval", str(out), "--data", "census-names")
+    assert code == 0 and f"{m['test_nats_per_char']:.4f} nats/char" in stdout
+
+
+def test_train_char_on_prose_and_bad_prompts(tmp_path, capsys):
+    out = tmp_path / "prose"
+    code, _, err = run_cli(capsys, "train", "char", "--data", "python-docs", "--steps", "2",
+                           "--hidden", "16", "--layers", "1", "--block-size", "32",
+                           "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out.with_suffix(".json").read_text())["config"]["block_size"] == 32
+    code, _, err = run_cli(capsys, "sample", str(out))
+    assert code == 2 and "non-empty prompt" in err
+    code, _, err = run_cli(capsys, "sample", str(out), "--prompt", "caf\u00e9")
+    assert code == 2 and "'\u00e9'" in err
+    code, _, err = run_cli(capsys, "train", "char", "--data", "census-names",
+                           "--architecture", "conv", "--out", str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "transformer, gru, lstm or ngram" in err
