@@ -10,9 +10,9 @@ on MNIST at 32×32 is at least as good as (no higher than) that of the DCGAN tra
 the same time in the same run. Both use the GAN chapter's loop (`genedu.gan.fit`) and
 the DCGAN discriminator (the StyleGAN's with the minibatch-std feature); each has its
 own recipe (DCGAN: Adam 2e-4, (0.5, 0.999), batch 64; StyleGAN: the config's defaults,
-channels 64, 64, 32, 16 at 4, 8, 16, 32, and Adam 2e-3, (0, 0.99), batch 32, lazy R1,
-style mixing). The training clock stops while a model is measured, so `wall_seconds`
-is training time only.
+channels 64, 64, 32, 16 at 4, 8, 16, 32, a 2-layer mapping, and Adam 2e-3, (0, 0.99),
+batch 32, lazy R1, style mixing in half the batches). The training clock stops while
+a model is measured, so `wall_seconds` is training time only.
 
 FID, precision and recall use genedu's feature network (the shipped classifier-mnist;
 not comparable with Inception FID), on the central 28×28 of each 32×32 sample against

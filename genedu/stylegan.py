@@ -48,7 +48,10 @@ class StyleGANConfig:
     shape: tuple[int, int, int] = (1, 32, 32)  # (C, H, W): H = W, a power of two >= 8
     latent_dim: int = 64  # z
     w_dim: int = 64  # w, the style vector
-    mapping_layers: int = 4  # depth of the MLP z -> w
+    # depth of the MLP z -> w, and the share of style-mixing batches: the papers use 8
+    # and 0.9; on 2 CPU threads 2 and 0.5 together gave FID 654.8 (recall 0.51) after 10
+    # minutes on MNIST, against 860.1 (recall 0.32) for 4 and 0.9 (benchmarks/stylegan.py)
+    mapping_layers: int = 2
     mapping_lr: float = 0.01  # the mapping's learning-rate multiplier (StyleGAN's 0.01)
     # channels at resolution r: min(max_channels, base // r); 512 gives 64, 64, 32, 16 at
     # 4, 8, 16, 32: on 2 CPU threads 1.6x faster a step than 1024 (32 channels at 32×32)
@@ -56,7 +59,7 @@ class StyleGANConfig:
     channel_base: int = 512
     max_channels: int = 64
     d_hidden: int = 64  # D: the DCGAN discriminator's first channels (genedu.gan)
-    mixing: float = 0.9  # probability of a style-mixing pair in a training batch
+    mixing: float = 0.5  # probability of a style-mixing pair in a training batch
     w_avg_beta: float = 0.995  # running average of w (the centre of truncation)
     augment: str = ""  # DiffAugment policy: "" or a comma list of AUGMENTS
     loss: str = "nonsaturating"
