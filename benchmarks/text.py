@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,9 @@ def curve_rows(label: str, dataset: str, meta: dict, **extra) -> list[dict]:
     for p in points:
         row = record(label, dataset, "test_loss", p["test_nats_per_char"], "nats/char",
                      60 * p["minutes"], SEED, steps=p["step"], **extra)  # fmt: skip
-        rows.append(row | {"command": meta["command"], "measured_by": "the training run"})
+        # the scratch folder is a path of this machine: show it as runs/NAME
+        command = re.sub(r"--out /\S*/([^/\s]+)", r"--out runs/\1", meta["command"])
+        rows.append(row | {"command": command, "measured_by": "the training run"})
     return rows
 
 
