@@ -431,14 +431,21 @@ class TransformerConfig(CharConfig):
             raise ValueError(f"TransformerConfig: dropout in [0, 1), got {self.dropout}")
 
 
+def causal_attention_weights(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    r"""The attention probabilities $\mathrm{softmax}(QK^\top/\sqrt{d} + M)$ with
+    $M_{ts} = -\infty$ for s > t: row t weighs the positions <= t and sums to 1.
+    q, k (B, nh, T, hs) -> (B, nh, T, T)."""
+    t = q.shape[-2]
+    att = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
+    future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    return att.masked_fill(future, float("-inf")).softmax(-1)
+
+
 def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     r"""Masked scaled dot-product attention (Vaswani et al. 2017, eq. 1):
     $\mathrm{softmax}(QK^\top/\sqrt{d} + M)\,V$ with $M_{ts} = -\infty$ for s > t, so
     position t reads only positions <= t. q, k, v (B, nh, T, hs) -> (B, nh, T, hs)."""
-    t = q.shape[-2]
-    att = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (B, nh, T, T)
-    future = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
-    return att.masked_fill(future, float("-inf")).softmax(-1) @ v
+    return causal_attention_weights(q, k) @ v
 
 
 class CausalSelfAttention(nn.Module):
@@ -452,11 +459,20 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(c.n_embd, c.n_embd)
         self.drop = nn.Dropout(c.dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, d) -> the queries, keys and values of every head, (B, nh, T, d/nh) each."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
-        q, k, v = (z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
-        y = causal_attention(q, k, v).transpose(1, 2).reshape(b, t, d)  # heads side by side
+        return tuple(z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d) -> each head's causal attention probabilities, (B, nh, T, T)."""
+        q, k, _ = self.heads(x)
+        return causal_attention_weights(q, k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        y = causal_attention(*self.heads(x)).transpose(1, 2).reshape(b, t, d)  # heads side by side
         return self.drop(self.proj(y))
 
 
@@ -500,16 +516,43 @@ class CharTransformer(CharModel):
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
-    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+    def embeddings(self, idx: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> token plus position embeddings $E[x_t] + P[t]$, (B, T, d)."""
         t = idx.shape[1]
         if t > self.config.block_size:
             raise ValueError(
                 f"CharTransformer: {t} positions exceed block_size {self.config.block_size}"
             )
-        x = self.drop(self.tok(idx) + self.pos(torch.arange(t, device=idx.device)))  # (B, T, d)
+        return self.tok(idx) + self.pos(torch.arange(t, device=idx.device))
+
+    def logits_from_embeddings(self, h: torch.Tensor) -> torch.Tensor:
+        """Embeddings h (B, T, d), as `embeddings` makes them -> next-character logits
+        (B, T, V): dropout, the blocks, the final layer norm, the head. `forward` is this
+        after `embeddings`; differentiate it with respect to h to see what reads what."""
+        x = self.drop(h)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.ln(x))  # (B, T, V)
+        return self.head(self.ln(x))
+
+    def attention_weights(self, idx: torch.Tensor, layer: int) -> torch.Tensor:
+        """The causal attention probabilities of block `layer` (0-based: 0 is the first)
+        for ids idx (B, T): (B, n_head, T, T), row t over the positions s <= t, zero
+        above the diagonal, each row summing to 1."""
+        n = len(self.blocks)
+        if not 0 <= layer < n:
+            raise ValueError(
+                f"CharTransformer.attention_weights: layer must lie in 0..{n - 1} "
+                f"(0-based, {n} blocks), got {layer}"
+            )
+        x = self.drop(self.embeddings(idx))
+        for block in self.blocks[:layer]:
+            x = block(x)
+        block = self.blocks[layer]
+        return block.attn.weights(block.ln1(x))
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """ids (B, T) -> next-character logits (B, T, V)."""
+        return self.logits_from_embeddings(self.embeddings(idx))
 
 
 # ------------------------------------------------------------------------- generating

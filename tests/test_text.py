@@ -89,17 +89,11 @@ def test_output_at_t_does_not_depend_on_inputs_after_t(make):
     model = make().eval()
     t = 9
     x = torch.randint(0, len(VOCAB), (1, t))
-    emb = model.tok if isinstance(model, CharTransformer) else model.embed
-    e = emb(x).detach().requires_grad_()
+    is_transformer = isinstance(model, CharTransformer)
+    e = (model.embeddings(x) if is_transformer else model.embed(x)).detach().requires_grad_()
     # logits at position s, differentiated w.r.t. every input embedding
     for s in range(t):
-        if isinstance(model, CharTransformer):
-            h = model.drop(e + model.pos(torch.arange(t)))
-            for block in model.blocks:
-                h = block(h)
-            out = model.head(model.ln(h))
-        else:
-            out = model.head(model.rnn(e)[0])
+        out = model.logits_from_embeddings(e) if is_transformer else model.head(model.rnn(e)[0])
         (grad,) = torch.autograd.grad(out[0, s].sum(), e)
         per_position = grad[0].abs().sum(1)
         assert (per_position[s + 1 :] == 0).all(), f"position {s} reads the future"
@@ -112,6 +106,26 @@ def test_attention_is_the_masked_softmax_and_matches_torch():
     ours = causal_attention(q, k, v)
     assert torch.allclose(ours, F.scaled_dot_product_attention(q, k, v, is_causal=True), atol=1e-6)
     assert torch.allclose(ours[..., 0, :], v[..., 0, :])  # the first position sees only itself
+
+
+def test_transformer_attention_weights_are_causal_and_logits_from_embeddings_is_forward():
+    model = transformer().eval()
+    x = torch.randint(0, len(VOCAB), (3, 11), generator=g(0))
+    with torch.no_grad():
+        assert torch.equal(model.logits_from_embeddings(model.embeddings(x)), model(x))
+        for layer in range(len(model.blocks)):
+            w = model.attention_weights(x, layer)
+            assert w.shape == (3, model.config.n_head, 11, 11)
+            assert torch.allclose(w.sum(-1), torch.ones(3, model.config.n_head, 11))
+            past = torch.ones(11, 11, dtype=torch.bool).tril()  # s <= t
+            assert (w[..., ~past] == 0).all() and (w[..., past] > 0).all()
+        # the first block's weights are those its attention module mixes the values with
+        block = model.blocks[0]
+        q, k, v = block.attn.heads(block.ln1(model.embeddings(x)))
+        assert torch.allclose(model.attention_weights(x, 0) @ v, causal_attention(q, k, v))
+    for bad in (-1, len(model.blocks)):
+        with pytest.raises(ValueError, match=r"layer must lie in 0\.\.1 \(0-based"):
+            model.attention_weights(x, bad)
 
 
 def test_transformer_refuses_more_positions_than_its_block():
