@@ -8,6 +8,7 @@ $\mathrm{bpd} = \mathrm{NLL}_{\text{nats}} / (D \ln 2)$.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -153,14 +154,15 @@ def train_classifier(
     config: ClassifierConfig | None = None,
     lr: float = 2e-3,
     batch_size: int = 128,
-    augment: bool = True,
+    augment: bool | Callable[..., torch.Tensor] = True,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
 ) -> tuple[Classifier, object]:
     """Train a `Classifier` on (images, labels) with Adam, its rate decayed on a cosine.
 
-    images: uint8, or float in [0, 1]; augment: `random_affine` on every batch.
+    images: uint8, or float in [0, 1]; augment: True applies `random_affine` to every
+    batch, a function ``augment(x, generator=g)`` of float batches applies itself.
     device: where to train (default: the CPU); the batches move there one at a time.
     Returns (model in eval mode, its genedu.train.History).
     """
@@ -176,6 +178,8 @@ def train_classifier(
 
     def transform(x, generator=None):
         x = x.float() / 255 if x.dtype == torch.uint8 else x
+        if callable(augment):
+            return augment(x, generator=generator)
         return random_affine(x, generator=generator) if augment else x
 
     with torch.enable_grad():  # also when called from an evaluation under no_grad
@@ -399,3 +403,57 @@ def classification_accuracy_score(
         images, labels, steps=steps, config=config, seed=seed, progress=progress
     )
     return accuracy(model, test_images, test_labels)
+
+
+# ------------------------------------------------------------------------- anomaly scores
+
+
+def _scores_and_labels(scores, is_positive) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores as float64 (N,), labels as bool (N,)), or a ValueError saying what is wrong."""
+    s, y = torch.as_tensor(scores), torch.as_tensor(is_positive)
+    if s.dim() != 1 or y.dim() != 1 or len(s) != len(y):
+        raise ValueError(
+            f"expected 1-D scores and labels of the same length, got shapes {tuple(s.shape)} "
+            f"and {tuple(y.shape)}"
+        )
+    if y.dtype != torch.bool and not ((y == 0) | (y == 1)).all():
+        raise ValueError("is_positive: expected booleans or 0/1 values")
+    s, y = s.double(), y.bool()
+    if not torch.isfinite(s).all():
+        raise ValueError("scores: expected finite values")
+    if y.all() or not y.any():
+        raise ValueError(
+            f"AUROC needs both classes: got {int(y.sum())} positives and {int((~y).sum())} "
+            "negatives"
+        )
+    return s, y
+
+
+def auroc(scores: torch.Tensor, is_positive: torch.Tensor) -> float:
+    r"""Area under the ROC curve: the chance that a random positive scores above a random
+    negative, ties counting one half (the Mann–Whitney statistic).
+
+    scores (N,): higher means more anomalous (positive). is_positive (N,): bool or 0/1.
+    With average ranks $r_i$ over all N scores, $\mathrm{AUROC} = (\sum_{i \in +} r_i
+    - n_+(n_+ + 1)/2) / (n_+ n_-)$. 0.5 is chance, 1.0 separates perfectly, 0.0 perfectly
+    backwards.
+    """
+    s, y = _scores_and_labels(scores, is_positive)
+    _, inverse, counts = torch.unique(s, sorted=True, return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()  # rank of the last member of each group of ties
+    ranks = (ends - (counts - 1) / 2)[inverse]  # ties share their average rank
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    return ((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)).item()
+
+
+def roc_curve(scores: torch.Tensor, is_positive: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ROC curve: false- and true-positive rates (each (T + 1,), from 0 to 1) as the
+    threshold falls through the T distinct scores; flagged means score >= threshold."""
+    s, y = _scores_and_labels(scores, is_positive)
+    order = s.argsort(descending=True)
+    s, y = s[order], y[order].double()
+    last = torch.ones_like(y, dtype=torch.bool)  # the last position of each distinct score
+    last[:-1] = s[1:] != s[:-1]
+    tp, fp = y.cumsum(0)[last], (1 - y).cumsum(0)[last]
+    zero = s.new_zeros(1)
+    return torch.cat([zero, fp / fp[-1]]), torch.cat([zero, tp / tp[-1]])

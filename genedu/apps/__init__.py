@@ -1,0 +1,1 @@
+"""Application experiments built on the course models: augmentation, anomaly detection."""
