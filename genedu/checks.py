@@ -388,3 +388,57 @@ def causal_attention(fn: Callable[..., torch.Tensor]) -> bool:
         "(above the diagonal) to -inf before the softmax over the last axis; then @ v",
         atol=1e-5,
     )
+
+
+def auroc_by_pairs(fn: Callable[[torch.Tensor, torch.Tensor], float]) -> bool:
+    """Check fn(scores, is_positive) -> AUROC, ties counting one half (chapter 9)."""
+    from .metrics import auroc
+
+    g = torch.Generator().manual_seed(15)
+    scores = torch.randint(0, 5, (40,), generator=g).float()  # plenty of ties
+    is_positive = torch.rand(40, generator=g) < 0.4
+    result = fn(scores, is_positive)
+    if not _attempted(result, "auroc_by_pairs"):
+        return False
+    return _verdict(
+        abs(float(result) - auroc(scores, is_positive)) < 1e-6,
+        "auroc_by_pairs",
+        "over every (positive, negative) pair count 1 when the positive scores higher and "
+        "1/2 when they tie; divide by the number of pairs",
+    )
+
+
+def zlib_complexity(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(images uint8 (N, 1, H, W)) -> bits (N,) of zlib at level 9 (chapter 9)."""
+    from .apps.anomaly import input_complexity
+
+    g = torch.Generator().manual_seed(16)
+    x = torch.randint(0, 256, (3, 1, 8, 8), generator=g, dtype=torch.uint8)
+    x[0] = 0
+    x[1, :, :4] = 7
+    result = fn(x)
+    if not _attempted(result, "zlib_complexity"):
+        return False
+    return _close(
+        torch.as_tensor(result, dtype=torch.float64),
+        input_complexity(x, "zlib"),
+        "zlib_complexity",
+        "for each image: 8 * len(zlib.compress(image.numpy().tobytes(), 9)), in bits",
+    )
+
+
+def corrected_score(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(neg_log_p_nats, complexity_bits) -> S(x) in bits (Serrà et al., eq. 2)."""
+    from .apps.anomaly import complexity_corrected_score
+
+    g = torch.Generator().manual_seed(17)
+    nats, bits = 1000 * torch.rand(5, generator=g), 2000 * torch.rand(5, generator=g)
+    result = fn(nats, bits)
+    if not _attempted(result, "corrected_score"):
+        return False
+    return _close(
+        torch.as_tensor(result, dtype=torch.float64),
+        complexity_corrected_score(nats, bits),
+        "corrected_score",
+        "turn nats into bits first (divide by ln 2), then subtract the compressed length",
+    )

@@ -379,3 +379,55 @@ def decision_surface(
         ax.set_title(title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="D(x): P(real)")
     return fig
+
+
+def score_histograms(
+    scores: dict[str, torch.Tensor],
+    *,
+    ax=None,
+    bins: int = 50,
+    xlabel: str = "score",
+    title: str | None = None,
+    figsize=(6, 3.5),
+):
+    """Overlaid density histograms of named score sets, e.g. {"normal": s0, "anomaly": s1},
+    each a 1-D tensor, on shared bins: how far apart two groups' scores lie."""
+    if not scores or any(torch.as_tensor(s).dim() != 1 for s in scores.values()):
+        raise ValueError("score_histograms: expected a dict of name -> 1-D score tensor")
+    fig, ax = _axis(ax, figsize)
+    every = torch.cat([torch.as_tensor(s).double() for s in scores.values()])
+    edges = torch.linspace(every.min().item(), every.max().item(), bins + 1).numpy()
+    for name, s in scores.items():
+        ax.hist(torch.as_tensor(s).double().numpy(), bins=edges, density=True, alpha=0.5,
+                label=name)  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def roc_curves(
+    curves: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    *,
+    ax=None,
+    title: str | None = None,
+    figsize=(4, 4),
+):
+    """ROC curves from {name: (scores, is_positive)}, each labelled with its AUROC
+    (`genedu.metrics.roc_curve` and `auroc`), with the chance diagonal."""
+    from .metrics import auroc, roc_curve
+
+    fig, ax = _axis(ax, figsize)
+    for name, (scores, is_positive) in curves.items():
+        fpr, tpr = roc_curve(scores, is_positive)
+        ax.plot(fpr.numpy(), tpr.numpy(), label=f"{name} ({auroc(scores, is_positive):.3f})")
+    ax.plot([0, 1], [0, 1], ":", color="grey", label="chance (0.5)")
+    ax.set_xlabel("false-positive rate")
+    ax.set_ylabel("true-positive rate")
+    ax.set_aspect("equal")
+    ax.legend(fontsize="small", loc="lower right")
+    if title:
+        ax.set_title(title)
+    return fig

@@ -79,6 +79,20 @@ def attention_by_hand(q, k, v, causal=True, scale=True):  # chapter 7's solution
     return scores.softmax(-1) @ v
 
 
+def auroc_pairs(scores, is_positive, tie=0.5):  # chapter 9's solution
+    pos, neg = scores[is_positive], scores[~is_positive]
+    diff = pos[:, None] - neg[None, :]
+    return ((diff > 0).double() + tie * (diff == 0).double()).mean().item()
+
+
+def zlib_bits(images, dtype=torch.uint8):  # chapter 9's solution
+    import zlib
+
+    return torch.tensor(
+        [8.0 * len(zlib.compress(im.to(dtype).numpy().tobytes(), 9)) for im in images]
+    )
+
+
 CASES = {
     "bigram_probabilities": (
         bigram_by_loop,
@@ -175,6 +189,21 @@ CASES = {
             lambda r, f, k: precision_of(r, f, k, skip_self=False),  # counts itself as a neighbour
             lambda r, f, k: precision_of(f, r, k),  # recall, not precision
         ],
+    ),
+    "auroc_by_pairs": (
+        auroc_pairs,
+        [
+            lambda s, y: auroc_pairs(s, y, tie=0.0),  # ties not counted
+            lambda s, y: auroc_pairs(s, ~y),  # classes swapped
+        ],
+    ),
+    "zlib_complexity": (
+        zlib_bits,
+        [lambda x: zlib_bits(x) / 8, lambda x: zlib_bits(x, torch.float32)],  # bytes; floats
+    ),
+    "corrected_score": (
+        lambda nats, bits: nats / math.log(2) - bits,
+        [lambda nats, bits: nats - bits, lambda nats, bits: bits - nats / math.log(2)],
     ),
 }
 
