@@ -187,3 +187,10 @@ def test_ood_runs_end_to_end_with_every_score():
 def test_ood_fashion_mnist_loads_the_two_sets(shared_data):
     result = anomaly.ood_fashion_mnist(steps=1, train_size=16, test_size=8, batch_size=8)
     assert result.neg_log_p["in"].shape == result.neg_log_p["out"].shape == (8,)
+
+
+def test_ood_images_fall_back_to_grey_patches_offline(capsys):
+    images = anomaly.ood_images(train_size=10, test_size=5)  # tests have no Fashion-MNIST
+    assert "natural-image patches" in capsys.readouterr().out
+    assert [len(v) for v in images.values()] == [10, 5, 5]
+    assert all(v.dtype == torch.uint8 and v.shape[1:] == (1, 28, 28) for v in images.values())
