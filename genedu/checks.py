@@ -442,3 +442,46 @@ def corrected_score(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) ->
         "corrected_score",
         "turn nats into bits first (divide by ln 2), then subtract the compressed length",
     )
+
+
+def balanced_subset(fn: Callable[[torch.Tensor, int, int], torch.Tensor]) -> bool:
+    """Check fn(labels, n, seed) -> n indices, n / 10 of each class, seeded (chapter 8)."""
+    g = torch.Generator().manual_seed(18)
+    labels = torch.randint(0, 10, (600,), generator=g)
+    result = fn(labels, 50, 0)
+    if not _attempted(result, "balanced_subset"):
+        return False
+    idx = torch.as_tensor(result).long()
+    name = "balanced_subset"
+    if idx.shape != (50,) or len(idx.unique()) != 50:
+        return _verdict(False, name, "return 50 different indices into labels")
+    if torch.bincount(labels[idx], minlength=10).tolist() != [5] * 10:
+        return _verdict(False, name, "take n / 10 indices of each class, no more, no less")
+    again, other = torch.as_tensor(fn(labels, 50, 0)), torch.as_tensor(fn(labels, 50, 1))
+    if not torch.equal(idx, again.long()):
+        return _verdict(False, name, "draw from a torch.Generator seeded with `seed`")
+    return _verdict(
+        not torch.equal(idx.sort().values, other.long().sort().values),
+        name,
+        "a different seed should give a different subset: shuffle with the generator",
+    )
+
+
+def t_interval(fn: Callable[[list[float]], tuple[float, float]]) -> bool:
+    """Check fn(values) -> (mean, half-width of the 95% Student-t interval) (chapter 8)."""
+    from .apps.augmentation import interval
+
+    cases = [[0.71, 0.74, 0.69, 0.75, 0.72], [1.0, 2.0, 3.0]]
+    results = [fn(v) for v in cases]
+    if not _attempted(results[0], "t_interval"):
+        return False
+    ok = all(
+        abs(float(r[0]) - interval(v)[0]) < 1e-9 and abs(float(r[1]) - interval(v)[1]) < 1e-6
+        for r, v in zip(results, cases, strict=True)
+    )
+    return _verdict(
+        ok,
+        "t_interval",
+        "half-width = t(0.975, n - 1) · s / sqrt(n), with s the sample standard deviation "
+        "(divide by n - 1) and scipy.stats.t.ppf for the quantile",
+    )

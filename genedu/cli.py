@@ -7,6 +7,7 @@
     genedu train vae --data mnist --steps 20000 --out runs/vae-mnist
     genedu sample mixture-mnist --n 64 --out samples.png
     genedu eval mixture-mnist --data mnist
+    genedu eval augmentation --labels 100 --seed 0    every arm of the chapter-8 experiment
 
 Each model family adds its recipe to TRAINERS as it lands.
 """
@@ -557,7 +558,38 @@ def _cmd_sample(args) -> int:
     return 0
 
 
+def _eval_augmentation(args) -> int:
+    """One seed of the augmentation experiment (genedu.apps.augmentation), as a table."""
+    from .apps import augmentation as aug
+
+    n = args.labels
+    config = aug.AugmentationConfig(labels=n)
+    if args.quick:  # seconds, to see every arm run; the numbers mean little
+        config = aug.AugmentationConfig(
+            labels=n, validation=200, classifier_steps=20, generator_steps=20,
+            semi_steps=20, cas_samples=200,
+        )  # fmt: skip
+    name = args.data or "mnist"
+    train_set = data.load(name, "train", fallback=args.fallback)
+    test_set = data.load(name, "test", fallback=args.fallback)
+    print(f"augmentation on {train_set.name}: {n} labels, seed {args.seed}"
+          + (" (--quick budgets)" if args.quick else ""))  # fmt: skip
+    result = aug.run(train_set, test_set, config, seed=args.seed)
+    print(f"{'arm':<18} {'synthetic':>9} {'validation':>10} {'test':>7} {'corrupted':>9}"
+          f" {'seconds':>8}")  # fmt: skip
+    for arm, e in result["arms"].items():
+        print(f"{arm:<18} {e['synthetic']:>9} {e['validation']:>10.4f} {e['test']:>7.4f} "
+              f"{e['corrupted']:>9.4f} {e['seconds']:>8.1f}")  # fmt: skip
+    print("CAS: " + ", ".join(f"{g} {v:.4f}" for g, v in result["cas"].items()))
+    pseudo = result["pseudo_labels"]
+    print(f"pseudo-labels: {pseudo['kept']} of {pseudo['unlabelled']} kept, "
+          f"{pseudo['accuracy_of_kept']:.4f} of them right")  # fmt: skip
+    return 0
+
+
 def _cmd_eval(args) -> int:
+    if args.name == "augmentation":
+        return _eval_augmentation(args)
     model = hub.load(args.name)
     if hasattr(model, "vocab"):  # a character model: held-out nats per character
         from . import text
@@ -733,9 +765,11 @@ def parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_sample)
 
     e = sub.add_parser(
-        "eval", help="test log-likelihood of a checkpoint (a GAN: FID, precision, recall)"
+        "eval",
+        help="test log-likelihood of a checkpoint (a GAN: FID, precision, recall), or "
+        "an application experiment: augmentation",
     )
-    e.add_argument("name")
+    e.add_argument("name", help="a checkpoint, or augmentation")
     e.add_argument(
         "--data", default=None, help="default: mnist (a text model: the data it was trained on)"
     )
@@ -745,6 +779,8 @@ def parser() -> argparse.ArgumentParser:
         "--n", type=int, default=1000, help="VAE: test images for IWAE; GAN: samples for FID"
     )
     e.add_argument("--seed", type=int, default=0, help="VAE: seed of binarisation and samples")
+    e.add_argument("--labels", type=int, default=100, help="augmentation: labelled images")
+    e.add_argument("--quick", action="store_true", help="augmentation: tiny budgets")
     e.set_defaults(func=_cmd_eval)
     return p
 

@@ -431,3 +431,34 @@ def roc_curves(
     if title:
         ax.set_title(title)
     return fig
+
+
+def interval_bars(
+    groups: dict[str, dict[str, tuple[float, float]]],
+    *,
+    ax=None,
+    ylabel: str = "accuracy",
+    title: str | None = None,
+    figsize=(7, 3.5),
+):
+    """Grouped bars of means with interval whiskers: {group: {bar: (mean, half_width)}},
+    e.g. {"clean test": {"real": (0.71, 0.02), ...}, "corrupted": {...}}. Every group
+    shows the same bars, in the order of the first."""
+    if not groups or any(not bars for bars in groups.values()):
+        raise ValueError("interval_bars: expected {group: {bar: (mean, half_width)}}")
+    names = list(next(iter(groups.values())))
+    fig, ax = _axis(ax, figsize)
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        means = [groups[g][name][0] for g in groups]
+        halves = [groups[g][name][1] for g in groups]
+        xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(groups))]
+        ax.bar(xs, means, width, yerr=halves, capsize=3, label=name)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.set_ylabel(ylabel)
+    low = min(m - h for bars in groups.values() for m, h in bars.values())
+    ax.set_ylim(max(0.0, low - 0.05), None)
+    ax.legend(fontsize="small", ncol=min(len(names), 3))
+    if title:
+        ax.set_title(title)
+    return fig

@@ -93,6 +93,21 @@ def zlib_bits(images, dtype=torch.uint8):  # chapter 9's solution
     )
 
 
+def balanced_by_hand(labels, n, seed, per_class=None, seeded=True):
+    g = torch.Generator().manual_seed(seed if seeded else int(torch.randint(0, 9999, ())))
+    order = torch.randperm(len(labels), generator=g)
+    per_class = per_class or n // 10
+    return torch.cat([order[labels[order] == k][:per_class] for k in range(10)])
+
+
+def t_by_hand(values, quantile=None):
+    from scipy import stats
+
+    v = torch.tensor(values, dtype=torch.float64)
+    q = quantile or stats.t.ppf(0.975, len(v) - 1)
+    return v.mean().item(), (q * v.std() / math.sqrt(len(v))).item()
+
+
 CASES = {
     "bigram_probabilities": (
         bigram_by_loop,
@@ -204,6 +219,17 @@ CASES = {
     "corrected_score": (
         lambda nats, bits: nats / math.log(2) - bits,
         [lambda nats, bits: nats - bits, lambda nats, bits: bits - nats / math.log(2)],
+    ),
+    "balanced_subset": (
+        balanced_by_hand,
+        [
+            lambda y, n, seed: torch.randperm(len(y))[:n],  # random, not balanced
+            lambda y, n, seed: balanced_by_hand(y, n, seed, seeded=False),  # ignores the seed
+        ],
+    ),
+    "t_interval": (
+        t_by_hand,
+        [lambda v: t_by_hand(v, quantile=1.96), lambda v: (t_by_hand(v)[0], t_by_hand(v)[1] / 2)],
     ),
 }
 
