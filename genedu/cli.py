@@ -8,6 +8,7 @@
     genedu sample mixture-mnist --n 64 --out samples.png
     genedu eval mixture-mnist --data mnist
     genedu eval augmentation --labels 100 --seed 0    every arm of the chapter-8 experiment
+    genedu eval anomaly --method vae --digit 3       one-class AUROC (chapter 9); --method ood
 
 Each model family adds its recipe to TRAINERS as it lands.
 """
@@ -587,9 +588,40 @@ def _eval_augmentation(args) -> int:
     return 0
 
 
+def _eval_anomaly(args) -> int:
+    """Chapter 9's experiments (genedu.apps.anomaly): one-class MNIST, or Fashion->MNIST."""
+    from .apps import anomaly
+
+    small = 500 if args.quick else None  # --quick: a few hundred images, to see it run
+    if args.method == "ood":
+        steps = args.steps or (20 if args.quick else 2000)
+        result = anomaly.ood_fashion_mnist(
+            train_size=small, test_size=small, steps=steps, seed=args.seed,
+            background_steps=steps if args.background else 0,
+        )  # fmt: skip
+        print(f"trained on fashion-mnist ({steps} steps), mnist test as out-of-distribution:")
+        for score, value in result.aurocs.items():
+            print(f"  AUROC of {score:<17} {value:.4f}")
+        return 0
+    digits = range(10) if args.digit is None else [args.digit]
+    steps = args.steps or (20 if args.quick else 1000)
+    found = []
+    for digit in digits:
+        r = anomaly.one_class(digit, method=args.method, steps=steps, seed=args.seed,
+                              train_size=small, test_size=small and 4 * small)  # fmt: skip
+        found.append(r.auroc)
+        print(f"digit {digit}: {args.method} AUROC {r.auroc:.4f} "
+              f"({r.train_images} training images, {r.train_seconds:.1f} s)")  # fmt: skip
+    if len(found) > 1:
+        print(f"mean AUROC over {len(found)} digits: {sum(found) / len(found):.4f}")
+    return 0
+
+
 def _cmd_eval(args) -> int:
     if args.name == "augmentation":
         return _eval_augmentation(args)
+    if args.name == "anomaly":
+        return _eval_anomaly(args)
     model = hub.load(args.name)
     if hasattr(model, "vocab"):  # a character model: held-out nats per character
         from . import text
@@ -767,9 +799,9 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser(
         "eval",
         help="test log-likelihood of a checkpoint (a GAN: FID, precision, recall), or "
-        "an application experiment: augmentation",
+        "an application experiment: augmentation, anomaly",
     )
-    e.add_argument("name", help="a checkpoint, or augmentation")
+    e.add_argument("name", help="a checkpoint, or augmentation, or anomaly")
     e.add_argument(
         "--data", default=None, help="default: mnist (a text model: the data it was trained on)"
     )
@@ -780,7 +812,14 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--seed", type=int, default=0, help="VAE: seed of binarisation and samples")
     e.add_argument("--labels", type=int, default=100, help="augmentation: labelled images")
-    e.add_argument("--quick", action="store_true", help="augmentation: tiny budgets")
+    e.add_argument("--quick", action="store_true", help="augmentation, anomaly: tiny budgets")
+    e.add_argument("--method", default="vae", choices=("vae", "pixelcnn", "pca", "ood"),
+                   help="anomaly: a one-class score, or ood (fashion-mnist vs mnist)")  # fmt: skip
+    e.add_argument("--digit", type=int, default=None, choices=range(10),
+                   help="anomaly: the one class (default: each in turn)")  # fmt: skip
+    e.add_argument("--steps", type=int, default=None, help="anomaly: training steps")
+    e.add_argument("--background", action="store_true",
+                   help="anomaly ood: also Ren's likelihood ratio (a second model)")  # fmt: skip
     e.set_defaults(func=_cmd_eval)
     return p
 

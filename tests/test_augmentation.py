@@ -162,6 +162,8 @@ def test_every_arm_runs_and_the_test_set_never_enters_training_or_selection(
     assert set(result["cas"]) == set(aug.SYNTHETIC)
     assert result["split"] == {"labelled": 20, "validation": 20, "unlabelled": 360}
     assert result["pseudo_labels"]["kept"] == 360  # min_confidence 0 keeps every guess
+    capped = aug.AugmentationConfig(**{**TINY.__dict__, "unlabelled": 50})
+    assert aug.run(train_set, test_set, capped)["pseudo_labels"]["unlabelled"] == 50
 
 
 def test_a_seeded_run_repeats_exactly(small_sets):

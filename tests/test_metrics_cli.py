@@ -287,3 +287,24 @@ def test_train_char_on_prose_and_bad_prompts(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "char", "--data", "census-names",
                            "--architecture", "conv", "--out", str(tmp_path / "x"))  # fmt: skip
     assert code == 2 and "transformer, gru, lstm or ngram" in err
+
+
+def test_eval_augmentation_prints_every_arm(capsys):
+    assert cli.main(["eval", "augmentation", "--quick", "--labels", "20", "--data", "mnist5k"]) == 0
+    out = capsys.readouterr().out
+    for arm in ("real", "classic", "cvae", "semi-cvae", "classic+synthetic"):
+        assert re.search(rf"^{re.escape(arm)}\s+\d+\s+0\.\d{{4}}\s+0\.\d{{4}}", out, re.M), out
+    assert "CAS: cvae 0." in out and "pseudo-labels:" in out
+    assert cli.main(["eval", "augmentation", "--quick", "--labels", "15"]) == 2
+    assert "multiple of 10" in capsys.readouterr().err
+
+
+def test_eval_anomaly_one_class_and_ood(capsys):
+    assert cli.main(["eval", "anomaly", "--quick", "--method", "pca", "--digit", "3"]) == 0
+    assert re.search(r"digit 3: pca AUROC 0\.\d{4}", capsys.readouterr().out)
+    assert cli.main(["eval", "anomaly", "--quick", "--method", "ood", "--steps", "2"]) == 0
+    out = capsys.readouterr().out
+    for score in ("likelihood", "complexity", "corrected"):
+        assert re.search(rf"AUROC of {score}\s+0\.\d{{4}}|AUROC of {score}\s+1\.0000", out), out
+    with pytest.raises(SystemExit):  # argparse: digits are 0..9
+        cli.main(["eval", "anomaly", "--digit", "11"])

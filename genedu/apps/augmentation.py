@@ -58,6 +58,7 @@ class AugmentationConfig:
     generator_hidden: int = 256  # MLP cVAE hidden units
     latent_dim: int = 16
     min_confidence: float = 0.9  # pseudo-labels kept only above this softmax probability
+    unlabelled: int = 0  # at most this many unlabelled images for the semi arm; 0: all
     multiples: tuple[float, ...] = (1, 4)  # synthetic samples to try, × labels
     cas_samples: int = 2000  # synthetic images behind each generator's CAS
 
@@ -75,6 +76,8 @@ class AugmentationConfig:
             problems.append(f"min_confidence must be in [0, 1): {self.min_confidence}")
         if not self.multiples or min(self.multiples) <= 0:
             problems.append(f"multiples must be positive: {self.multiples}")
+        if self.unlabelled < 0:
+            problems.append(f"unlabelled must be >= 0 (0: all of them): {self.unlabelled}")
         if self.cas_samples < CLASSES:
             problems.append(f"cas_samples must be >= {CLASSES}: {self.cas_samples}")
         if problems:
@@ -275,9 +278,10 @@ def run(
                                               steps=config.generator_steps, seed=seed)}  # fmt: skip
     generator_seconds = {"cvae": time.perf_counter() - start}
     start = time.perf_counter()
-    unlabelled = train_set.images[split.unlabelled]
+    pool = split.unlabelled[: config.unlabelled or None]
+    unlabelled = train_set.images[pool]
     guessed, keep = pseudo_label(arms["real"]["model"], unlabelled, config.min_confidence)
-    right = (guessed[keep] == train_set.labels[split.unlabelled][keep]).float().mean().item()
+    right = (guessed[keep] == train_set.labels[pool][keep]).float().mean().item()
     pseudo = {"unlabelled": len(unlabelled), "kept": int(keep.sum()), "accuracy_of_kept": right}
     generators["semi-cvae"] = fit_conditional_vae(
         torch.cat([train_set.images[split.labelled], unlabelled[keep]]),
