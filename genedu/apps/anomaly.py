@@ -183,9 +183,9 @@ def _fit(model, images: torch.Tensor, transform, *, steps: int, seed: int, lr: f
 
 
 def vae_config() -> VAEConfig:
-    """The conv VAE of `one_class`: binarised 28×28 digits, a Bernoulli decoder. A small
-    code (4, not 32) generalises less to the digits it never saw: at 500 steps the AUROC
-    of digits 2, 3 and 8 rose from 0.81, 0.86, 0.75 to 0.87, 0.88, 0.74."""
+    """The conv VAE of `one_class`: binarised 28×28 digits, a Bernoulli decoder. At 500
+    steps a 4-d code (the benchmark's) and the default 32-d one gave the same mean AUROC
+    over the ten digits (0.894 and 0.896): better on 2 and 3, worse on 0, 6, 7 and 9."""
     return VAEConfig(latent_dim=4, hidden=32)
 
 
