@@ -20,6 +20,9 @@ endif
 # `make book HIDE_SOLUTIONS=1` builds a students' copy, every solution left out, into
 # _build/students/_build/html (book/_ext/genedu_book.py reads GENEDU_HIDE_SOLUTIONS).
 STUDENTS := _build/students
+# book-check's two builds share one execution cache (emptied first): every chapter runs
+# once, and the students' copy reuses those runs (book/_ext/genedu_book.py).
+RUNS_CACHE := _build/.execution-cache
 ifeq ($(HIDE_SOLUTIONS),1)
   BOOK_OUT := GENEDU_HIDE_SOLUTIONS=1
   BOOK_PATH := --path-output $(STUDENTS)
@@ -74,8 +77,8 @@ notebooks: setup
 
 book-check: setup
 	@rm -rf _build/html _build/.doctrees
-	@rm -rf $(STUDENTS)
-	@$(call stage,4/5 book build (quick budgets; warnings are errors; then the students' copy),GENEDU_QUICK=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) && GENEDU_QUICK=1 GENEDU_HIDE_SOLUTIONS=1 $(BIN)/jupyter-book build . $(BOOK_FLAGS) --path-output $(STUDENTS))
+	@rm -rf $(STUDENTS) $(RUNS_CACHE)
+	@$(call stage,4/5 book build (quick budgets; warnings are errors; then the students' copy from the same runs),GENEDU_QUICK=1 GENEDU_BOOK_CACHE=$(RUNS_CACHE) $(BIN)/jupyter-book build . $(BOOK_FLAGS) && GENEDU_QUICK=1 GENEDU_HIDE_SOLUTIONS=1 GENEDU_BOOK_CACHE=$(RUNS_CACHE) $(BIN)/jupyter-book build . $(BOOK_FLAGS) --path-output $(STUDENTS))
 
 browser: setup
 	@$(call stage,5/5 browser check of _build/html (Debian chromium via Playwright),$(BIN)/python -m pytest -q -m browser tests/test_browser.py)

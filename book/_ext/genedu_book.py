@@ -9,6 +9,11 @@
 * ``GENEDU_HIDE_SOLUTIONS=1`` (what ``make book HIDE_SOLUTIONS=1`` sets) turns on
   sphinx-exercise's ``hide_solutions``: a copy of the book for students, every
   solution left out, built from the same _config.yml.
+* ``GENEDU_BOOK_CACHE=DIR`` (what ``make test`` sets for its two builds) keeps each
+  executed notebook in a jupyter-cache at DIR, so that the students' copy, built right
+  after the full one from the same code cells, reuses those runs instead of executing
+  every chapter again. ``make test`` empties DIR first, so every chapter still runs
+  once per check; ``make book`` does not set it and executes every chapter every time.
 * Notebook runs during the build use ``kernel_wakeup`` so that a missed wake-up in
   jupyter_client cannot hang the build (see that module).
 * The widget manager typesets widget labels with MathJax 2's `MathJax.Hub.Queue`; the
@@ -96,6 +101,10 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
 def _hide_solutions(app, config):
     if os.environ.get("GENEDU_HIDE_SOLUTIONS") == "1":
         config.hide_solutions = True
+    cache = os.environ.get("GENEDU_BOOK_CACHE")
+    if cache:
+        config.nb_execution_mode = "cache"
+        config.nb_execution_cache_path = str(Path(cache).resolve())
 
 
 def setup(app):
