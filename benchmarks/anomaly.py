@@ -1,6 +1,7 @@
 """The anomaly-detection chapter's goals (issue 8), on 2 CPU threads at fixed step budgets.
 
     python benchmarks/anomaly.py            # everything (about 25 minutes on 2 threads)
+    python benchmarks/anomaly.py --parts one-class   # rerun one part, keep the other's rows
     python benchmarks/anomaly.py --digits 1 8 --vae-steps 100 --pixelcnn-steps 20 \\
         --ood-steps 50 --background-steps 0                  # a quick look
 
@@ -8,6 +9,8 @@
   all 10,000 test images; the other nine digits are the anomalies. Scores: the conv
   VAE's -ELBO, a small gated PixelCNN's -log p (both on binarised digits) and PCA
   reconstruction error. AUROC per digit and the mean. Goal: VAE mean AUROC >= 0.90.
+  The two likelihood scores are also measured with Serrà's complexity correction
+  (minus the PNG length of the same binarised image), as in the second part.
 * Fashion-MNIST -> MNIST: a gated PixelCNN (logistic mixture over 256 grey levels)
   trained on Fashion-MNIST scores its test set (in) and MNIST's test set (out).
   Raw likelihood: AUROC expected below 0.5 (Nalisnick et al. 2019). Input-complexity
@@ -20,9 +23,10 @@ wall_seconds is each model's training time.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
-from common import record, setup, verdict, write
+from common import RESULTS, record, setup, verdict, write
 
 from genedu import data
 from genedu.apps import anomaly
@@ -33,6 +37,8 @@ MODELS = {
     "pixelcnn": "gated PixelCNN 16ch×4 (-log p)",
     "pca": "PCA reconstruction error",
 }
+CORRECTED = ", minus PNG bits (Serrà)"
+PARTS = ("one-class", "ood")
 
 
 def one_class(args) -> list[dict]:
@@ -41,7 +47,7 @@ def one_class(args) -> list[dict]:
     steps = {"vae": args.vae_steps, "pixelcnn": args.pixelcnn_steps, "pca": 0}
     rows = []
     for method in anomaly.METHODS:
-        per_digit = []
+        per_digit, corrected = [], []
         for digit in args.digits:
             start = time.perf_counter()
             result = anomaly.one_class(
@@ -73,25 +79,35 @@ def one_class(args) -> list[dict]:
                     test_images=len(result.scores),
                 )
             )
-        mean = sum(r["value"] for r in per_digit) / len(per_digit)
-        seconds = sum(r["wall_seconds"] for r in per_digit)
-        digits = " ".join(map(str, args.digits))
-        per_digit.append(
-            record(
-                MODELS[method],
-                f"mnist one-class: mean over digits {digits}",
-                "mean_auroc",
-                mean,
-                "auroc",
-                seconds,
-                SEED,
-                steps=steps[method],
-            )
-        )
-        rows += per_digit
-        if method == "vae":
-            rows.append(verdict(per_digit[-1], "VAE one-class mean AUROC >= 0.90", mean >= 0.90))
+            if result.corrected_auroc is not None:
+                print(f"{method} digit {digit}: PNG-corrected AUROC {result.corrected_auroc:.4f}")
+                row = {**per_digit[-1], "model": MODELS[method] + CORRECTED, "corrected": True}
+                corrected.append({**row, "value": round(result.corrected_auroc, 4)})
+        for group in (per_digit, corrected):
+            if not group:
+                continue
+            mean = _mean(group, args.digits, steps[method])
+            rows += group + [mean]
+            if method == "vae":
+                goal = "VAE one-class mean AUROC >= 0.90"
+                if group is corrected:
+                    goal += " (an extra: the goal is set for the raw -ELBO)"
+                rows.append(verdict(mean, goal, mean["value"] >= 0.90))
     return rows
+
+
+def _mean(per_digit: list[dict], digits: list[int], steps: int) -> dict:
+    first = per_digit[0]
+    return record(
+        first["model"],
+        f"mnist one-class: mean over digits {' '.join(map(str, digits))}",
+        "mean_auroc",
+        sum(r["value"] for r in per_digit) / len(per_digit),
+        "auroc",
+        sum(r["wall_seconds"] for r in per_digit),
+        SEED,
+        steps=steps,
+    )
 
 
 def ood(args) -> list[dict]:
@@ -158,12 +174,22 @@ def main() -> None:
     p.add_argument("--ood-steps", type=int, default=1000)
     p.add_argument("--background-steps", type=int, default=600)
     p.add_argument("--mutation-rate", type=float, default=0.2)
+    kept = "run only these; the rows of the others are kept from the last run"
+    p.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS), help=kept)
     args = p.parse_args()
     setup(threads=2, seed=SEED)
     start = time.perf_counter()
-    rows = one_class(args) + ood(args)
+    rows = one_class(args) if "one-class" in args.parts else _kept("one-class")
+    rows += ood(args) if "ood" in args.parts else _kept("ood")
     print(f"benchmarks/anomaly.py: {time.perf_counter() - start:.0f} s in all")
     write("anomaly", rows)
+
+
+def _kept(part: str) -> list[dict]:
+    """The rows of one part from the last recorded run (a part not rerun this time)."""
+    path = RESULTS / "anomaly.json"
+    rows = json.loads(path.read_text()) if path.exists() else []
+    return [r for r in rows if r["dataset"].startswith("mnist one-class") == (part == "one-class")]
 
 
 if __name__ == "__main__":

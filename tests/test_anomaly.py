@@ -156,6 +156,14 @@ def test_one_class_runs_end_to_end(method, digits):
     assert result.is_anomaly.sum() == (result.labels != 1).sum() > 0
     assert 0.0 <= result.auroc <= 1.0
     assert result.auroc == metrics.auroc(result.scores, result.is_anomaly)
+    if method == "pca":
+        assert result.corrected_scores is None and result.corrected_auroc is None
+        return
+    # Serrà's correction, on the very binarised images that were scored (seeded draw)
+    x = data.binarize(digits.images[:100], generator=torch.Generator().manual_seed(0))
+    bits = anomaly.input_complexity(x)
+    assert torch.allclose(result.corrected_scores, result.scores / math.log(2) - bits)
+    assert result.corrected_auroc == metrics.auroc(result.corrected_scores, result.is_anomaly)
 
 
 def test_one_class_rejects_bad_arguments():

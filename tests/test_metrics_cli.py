@@ -302,6 +302,10 @@ def test_eval_augmentation_prints_every_arm(capsys):
 def test_eval_anomaly_one_class_and_ood(capsys):
     assert cli.main(["eval", "anomaly", "--quick", "--method", "pca", "--digit", "3"]) == 0
     assert re.search(r"digit 3: pca AUROC 0\.\d{4}", capsys.readouterr().out)
+    args = ["eval", "anomaly", "--quick", "--method", "vae", "--digit", "7", "--steps", "2"]
+    assert cli.main(args) == 0
+    assert re.search(r"digit 7: vae AUROC [01]\.\d{4}, PNG-corrected [01]\.\d{4}",
+                     capsys.readouterr().out)  # fmt: skip
     assert cli.main(["eval", "anomaly", "--quick", "--method", "ood", "--steps", "2"]) == 0
     out = capsys.readouterr().out
     for score in ("likelihood", "complexity", "corrected"):

@@ -210,6 +210,10 @@ class OneClassResult:
     labels: torch.Tensor = field(repr=False)  # (N,) the test digits
     train_seconds: float = 0.0
     train_images: int = 0
+    # vae / pixelcnn: Serrà's S(x) = score in bits - PNG bits of the scored (binarised)
+    # image, and its AUROC; None for pca, which has no likelihood to correct.
+    corrected_scores: torch.Tensor | None = field(default=None, repr=False)
+    corrected_auroc: float | None = None
 
     @property
     def is_anomaly(self) -> torch.Tensor:
@@ -241,7 +245,10 @@ def one_class(
     train_size / test_size: use only the first so many images (None: all of them).
     train_set / test_set: labelled digits to use instead of loading MNIST (loaded once,
     they serve all ten digits).
-    Returns a OneClassResult; its auroc treats the other nine digits as positives.
+    Returns a OneClassResult; its auroc treats the other nine digits as positives. For
+    the two likelihood models it also holds the complexity-corrected score (Serrà et al.
+    2020, as `ood` uses it): -ELBO or -log p in bits minus the PNG length of the same
+    binarised test image, and that score's AUROC.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -269,7 +276,12 @@ def one_class(
                            batch_size=batch_size, progress=progress)  # fmt: skip
             scores = pixelcnn_score(model, x)
     value = metrics.auroc(scores, labels != digit)
-    return OneClassResult(digit, method, value, scores, labels, seconds, len(images))
+    corrected = corrected_value = None
+    if method != "pca":
+        corrected = complexity_corrected_score(scores, input_complexity(x))
+        corrected_value = metrics.auroc(corrected, labels != digit)
+    return OneClassResult(digit, method, value, scores, labels, seconds, len(images),
+                          corrected, corrected_value)  # fmt: skip
 
 
 @dataclass(frozen=True)
