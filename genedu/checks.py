@@ -485,3 +485,69 @@ def t_interval(fn: Callable[[list[float]], tuple[float, float]]) -> bool:
         "half-width = t(0.975, n - 1) · s / sqrt(n), with s the sample standard deviation "
         "(divide by n - 1) and scipy.stats.t.ppf for the quantile",
     )
+
+
+def gram_matrix(fn: Callable[[torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(features (N, C, H, W)) -> Gram matrices (N, C, C) divided by H·W (ch. 10)."""
+    from .apps.style import gram_matrix as reference
+
+    f = torch.randn(2, 3, 4, 5, generator=torch.Generator().manual_seed(10))
+    result = fn(f)
+    if not _attempted(result, "gram_matrix"):
+        return False
+    result = torch.as_tensor(result)
+    if result.shape != (2, 3, 3):
+        return _verdict(False, "gram_matrix", "return (N, C, C): one C×C matrix per image")
+    return _verdict(
+        torch.allclose(result.double(), reference(f).double(), atol=1e-5),
+        "gram_matrix",
+        "flatten the positions, F = features.flatten(2) is (N, C, H·W); then F @ F^T, "
+        "divided by H·W",
+    )
+
+
+def nn_completion(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> bool:
+    """Check fn(train (M, 1, H, W), x (N, 1, H, W), known (1, 1, H, W) bool) -> (N, 1, H, W):
+    x's known pixels, the rest from the training image nearest on the known ones (ch. 10)."""
+    from .apps.completion import nearest_neighbour_complete
+
+    g = torch.Generator().manual_seed(11)
+    train = torch.rand(30, 1, 6, 6, generator=g)  # grey levels: no ties in distance
+    x = torch.rand(4, 1, 6, 6, generator=g)
+    known = torch.ones(1, 1, 6, 6, dtype=torch.bool)
+    known[..., 3:, :] = False
+    result = fn(train, x, known)
+    if not _attempted(result, "nn_completion"):
+        return False
+    result = torch.as_tensor(result).float()
+    if result.shape != x.shape:
+        return _verdict(False, "nn_completion", "return one completion per image, (N, 1, H, W)")
+    if not torch.equal(result[known.expand_as(x)], x[known.expand_as(x)]):
+        return _verdict(False, "nn_completion", "keep x's known pixels as they are")
+    expected = nearest_neighbour_complete(train, x, known, samples=1)[:, 0]
+    return _verdict(
+        torch.equal(result, expected),
+        "nn_completion",
+        "measure the distance on the known pixels only (multiply by the mask), take the "
+        "argmin over the training images, and copy its hidden pixels",
+    )
+
+
+def hidden_agreement(fn: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], float]) -> bool:
+    """Check fn(completion (N, 1, H, W), truth (N, 1, H, W), known (1, 1, H, W)) -> the
+    share of hidden pixels where the completion equals the truth (ch. 10)."""
+    g = torch.Generator().manual_seed(12)
+    truth = (torch.rand(5, 1, 4, 4, generator=g) < 0.5).float()
+    known = torch.ones(1, 1, 4, 4, dtype=torch.bool)
+    known[..., 2:, :] = False
+    guess = torch.where(known, truth, (torch.rand(5, 1, 4, 4, generator=g) < 0.5).float())
+    result = fn(guess, truth, known)
+    if not _attempted(result, "hidden_agreement"):
+        return False
+    hidden = ~known.expand_as(truth)
+    expected = (guess[hidden] == truth[hidden]).float().mean().item()
+    return _verdict(
+        abs(float(result) - expected) < 1e-6,
+        "hidden_agreement",
+        "compare only where the mask is False: the known pixels agree by construction",
+    )

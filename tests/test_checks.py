@@ -108,6 +108,13 @@ def t_by_hand(values, quantile=None):
     return v.mean().item(), (q * v.std() / math.sqrt(len(v))).item()
 
 
+def nn_by_hand(train, x, known, *, masked=True, paste=True):
+    m = known.float() if masked else torch.ones_like(known, dtype=torch.float)
+    d = (((x[:, None] - train[None]) * m) ** 2).flatten(2).sum(2)  # (N, M)
+    nearest = train[d.argmin(1)]
+    return torch.where(known, x, nearest) if paste else nearest
+
+
 CASES = {
     "bigram_probabilities": (
         bigram_by_loop,
@@ -215,6 +222,24 @@ CASES = {
     "zlib_complexity": (
         zlib_bits,
         [lambda x: zlib_bits(x) / 8, lambda x: zlib_bits(x, torch.float32)],  # bytes; floats
+    ),
+    "gram_matrix": (
+        lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2) / (f.shape[2] * f.shape[3]),
+        [
+            lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2),  # not divided by H·W
+            lambda f: f.flatten(2).transpose(1, 2) @ f.flatten(2) / 20,  # positions, not channels
+        ],
+    ),
+    "nn_completion": (
+        nn_by_hand,
+        [
+            lambda t, x, k: nn_by_hand(t, x, k, masked=False),
+            lambda t, x, k: nn_by_hand(t, x, k, paste=False),
+        ],
+    ),  # fmt: skip
+    "hidden_agreement": (
+        lambda c, t, k: (c == t)[~k.expand_as(t)].float().mean().item(),
+        [lambda c, t, k: (c == t).float().mean().item()],  # counts the known pixels too
     ),
     "corrected_score": (
         lambda nats, bits: nats / math.log(2) - bits,

@@ -188,3 +188,27 @@ def test_cli_complete_writes_a_grid_and_prints_the_scores(tmp_path, capsys):
     assert Image.open(out).size == (8 * 29 + 1, 2 * 29 + 1)
     assert not list(tmp_path.glob("*.part"))
     assert cli.main(["complete", "--n", "0", "--out", str(out)]) == 2
+
+
+def test_a_class_conditional_pixelcnn_draws_each_completions_class_from_the_posterior():
+    torch.manual_seed(0)
+    model = GatedPixelCNN(PixelCNNConfig(shape=SHAPE, channels=8, layers=2, num_classes=3))
+    x, known = _digits(3), completion.mask("bottom", SHAPE[1:])
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    out = completion.pixelcnn_complete(model, x, known, samples=4, generator=g())
+    assert torch.equal(out, completion.pixelcnn_complete(model, x, known, samples=4,
+                                                         generator=g()))  # fmt: skip
+    assert torch.equal(out[:, :, :, :6], x[:, None, :, :6].expand(-1, 4, -1, -1, -1))
+    # the classes come from p(y | top half), drawn with the same generator first
+    posterior = model._class_posterior(x, known.expand_as(x))
+    classes = posterior.multinomial(4, replacement=True, generator=g()).flatten()
+    after = _after_multinomial(posterior)
+    expected = model.complete(x.repeat_interleave(4, 0), known.expand(12, -1, -1, -1),
+                              generator=after, condition=classes)  # fmt: skip
+    assert torch.equal(out.flatten(0, 1), expected)
+
+
+def _after_multinomial(posterior):
+    gen = torch.Generator().manual_seed(5)
+    posterior.multinomial(4, replacement=True, generator=gen)
+    return gen

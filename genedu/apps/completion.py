@@ -113,8 +113,19 @@ def pixelcnn_complete(
     n = len(x)
     rep = lambda t: t.repeat_interleave(samples, 0)  # noqa: E731 (image-major order)
     xs, ks = rep(x), rep(known)
+    classes = [None] * len(xs)
+    if model.config.num_classes:
+        # p(y | known prefix) once per image, not once per completion: it costs a full
+        # pass of the network per class, more than drawing the pixels themselves
+        full = known.expand_as(x)
+        posterior = torch.cat([
+            model._class_posterior(x[i : i + batch_size], full[i : i + batch_size]).cpu()
+            for i in range(0, n, batch_size)
+        ])  # fmt: skip
+        classes = posterior.multinomial(samples, replacement=True, generator=generator).flatten()
     out = torch.cat([
-        model.complete(xs[i : i + batch_size], ks[i : i + batch_size], generator=generator).cpu()
+        model.complete(xs[i : i + batch_size], ks[i : i + batch_size], generator=generator,
+                       condition=None if classes[0] is None else classes[i : i + batch_size]).cpu()
         for i in range(0, len(xs), batch_size)
     ])  # fmt: skip
     return _paste(x, known, out.view(n, samples, *x.shape[1:]))
