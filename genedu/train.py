@@ -38,6 +38,24 @@ def budget(*, quick, full):
     return quick if is_quick() else full
 
 
+def budget_note(seconds: float, *, quick: str, full: str) -> str:
+    """Print and return the line a train-here cell ends with: what ran, and the other budget.
+
+    quick / full: what each budget trains, e.g. ``"40 steps"`` and ``"3,000 steps (about
+    4 min)"``. Under GENEDU_QUICK=1 it prints ``quick build: 40 steps in 3.1 s; without
+    GENEDU_QUICK this trains 3,000 steps (about 4 min)``, so a reader never mistakes a
+    seconds-long run for the real one; otherwise ``full build: 3,000 steps ... in 241 s``.
+    """
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"budget_note: seconds must be a finite number >= 0, got {seconds}")
+    if is_quick():
+        line = f"quick build: {quick} in {seconds:.1f} s; without GENEDU_QUICK this trains {full}"
+    else:
+        line = f"full build: {full}, done in {seconds:.0f} s (GENEDU_QUICK=1 trains {quick})"
+    print(line)
+    return line
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch so that a CPU run repeats exactly."""
     random.seed(seed)

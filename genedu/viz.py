@@ -462,3 +462,19 @@ def interval_bars(
     if title:
         ax.set_title(title)
     return fig
+
+
+def glue(name: str, value, *, display: bool = False):
+    """Hand `value` to the book's prose as ``{glue:text}`name``` (myst-nb's glue), and return it.
+
+    A number in a chapter's prose is glued from the cell that computed it, so the text
+    can never disagree with the output beside it. Where myst-nb is not installed (Colab,
+    a bare Jupyter) the value is only returned: the notebook still runs.
+    """
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return value
+    _glue(name, value, display=display)
+    return value
+
