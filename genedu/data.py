@@ -727,7 +727,7 @@ REGISTRY: dict[str, Entry] = {
             ),
             split_note="no official split: the first 90% of characters train, the last 10% test",
             citation="Karpathy, char-rnn, 2015",
-            terms="public domain (Shakespeare's plays, compiled for char-rnn, MIT); ships with genedu",
+            terms="public domain (the plays; compiled for char-rnn, MIT); ships with genedu",
             bundled=("input.txt",),
         ),
         Entry(
@@ -892,7 +892,8 @@ def status(name: str, root: str | os.PathLike | None = None) -> str:
     source = entry.files[0].mirrors[0].split("/")[2]
     if entry.bundled:
         parts = [s for s, names in entry.split_files.items() if set(names) <= set(entry.bundled)]
-        return f"{' and '.join(parts)} split bundled with genedu; the rest would download from {source}"
+        shipped = " and ".join(parts)
+        return f"{shipped} split bundled with genedu; the rest would download from {source}"
     return f"missing (would download from {source})"
 
 

@@ -477,4 +477,3 @@ def glue(name: str, value, *, display: bool = False):
         return value
     _glue(name, value, display=display)
     return value
-
