@@ -33,6 +33,10 @@ CONSOLE_ALLOW = [
 ]
 
 
+NAN_PERCENT = re.compile(r"\bnan\s*%", re.I)
+NON_FINITE = re.compile(r"(?<![\w.])[-+]?(nan|inf)(?![\w(-])", re.I)  # as tests/test_book_truth
+
+
 def _pages() -> list[tuple[str, bool]]:
     """(html path, is_chapter) for every file in _toc.yml."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
@@ -138,6 +142,13 @@ def test_page(server, browser, path, is_chapter):
         if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
             page.wait_for_selector(".jupyter-widgets, .widget-slider", state="attached",
                                    timeout=10000)  # fmt: skip
+
+    # What a reader sees: no "nan%" anywhere, and no nan or inf printed as a cell's result.
+    text = page.inner_text("main")
+    assert not NAN_PERCENT.search(text), f"{path}: the page shows {NAN_PERCENT.search(text)[0]!r}"
+    outputs = "\n".join(page.locator(".cell_output").all_inner_texts())
+    shown = [m.group(0) for m in NON_FINITE.finditer(outputs)]
+    assert not shown, f"{path}: outputs show non-finite results {shown[:5]}"
 
     shots = os.environ.get("GENEDU_SCREENSHOTS")  # a folder to keep a picture of every page
     if shots:

@@ -331,3 +331,18 @@ def test_max_seconds_stops_on_the_training_clock_and_evals_do_not_count():
     marks = [e["seconds"] for e in history.evals]
     assert len(marks) == 3 and marks[0] >= 0.1 and marks[1] >= 0.2  # two marks, then the end
     assert history.evals[-1]["step"] == len(history.steps)  # the final eval is where it stopped
+
+
+def test_budget_note_says_what_ran_and_what_the_other_budget_trains(monkeypatch, capsys):
+    monkeypatch.setenv("GENEDU_QUICK", "1")
+    line = train.budget_note(3.14, quick="40 steps", full="3,000 steps (about 4 min)")
+    assert line == (
+        "quick build: 40 steps in 3.1 s; without GENEDU_QUICK this trains 3,000 steps (about 4 min)"
+    )
+    assert capsys.readouterr().out == line + "\n"
+    monkeypatch.setenv("GENEDU_QUICK", "0")
+    line = train.budget_note(241.4, quick="40 steps", full="3,000 steps")
+    assert line.startswith("full build: 3,000 steps, done in 241 s") and "40 steps" in line
+    for bad in (float("nan"), -1.0, float("inf")):
+        with pytest.raises(ValueError, match="seconds"):
+            train.budget_note(bad, quick="a", full="b")

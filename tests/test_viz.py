@@ -216,3 +216,11 @@ def test_latent_explorer_refuses_a_start_of_the_wrong_size():
         viz.latent_explorer(lambda z: z, 4, start=torch.zeros(3))
     with pytest.raises(ValueError, match="latent_dim must be >= 1"):
         viz.latent_explorer(lambda z: z, 0)
+
+
+def test_glue_returns_its_value_with_and_without_myst_nb(monkeypatch):
+    import sys
+
+    assert viz.glue("test_glue_value", 0.5) == 0.5
+    monkeypatch.setitem(sys.modules, "myst_nb", None)  # as on Colab: import fails
+    assert viz.glue("test_glue_value", "text") == "text"
