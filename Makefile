@@ -81,7 +81,7 @@ book-check: setup
 	@$(call stage,4/5 book build (quick budgets; warnings are errors; then the students' copy from the same runs),GENEDU_QUICK=1 GENEDU_BOOK_CACHE=$(RUNS_CACHE) $(BIN)/jupyter-book build . $(BOOK_FLAGS) && GENEDU_QUICK=1 GENEDU_HIDE_SOLUTIONS=1 GENEDU_BOOK_CACHE=$(RUNS_CACHE) $(BIN)/jupyter-book build . $(BOOK_FLAGS) --path-output $(STUDENTS))
 
 browser: setup
-	@$(call stage,5/5 browser check of _build/html (Debian chromium via Playwright),$(BIN)/python -m pytest -q -m browser tests/test_browser.py)
+	@$(call stage,5/5 browser check of _build/html (Debian chromium via Playwright) and of the executed chapters' outputs,$(BIN)/python -m pytest -q -m browser tests/test_browser.py tests/test_book_truth.py)
 
 test:
 	@t0=$$(date +%s); $(MAKE) --no-print-directory lint unit notebooks book-check browser \

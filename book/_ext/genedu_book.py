@@ -112,5 +112,6 @@ def setup(app):
     app.connect("config-inited", _hide_solutions)
     app.add_directive("benchmark-results", BenchmarkResults)
     app.add_js_file("genedu-widgets.js", priority=400)  # before the widget manager (500)
+    app.add_css_file("genedu.css")  # showcase and claim cells, marked for the reader
     app.connect("html-page-context", _dedupe_scripts, priority=100)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
