@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -9,8 +10,9 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from genedu import data, metrics
+from genedu import cli, data, hub, metrics
 from genedu.apps import anomaly
+from genedu.pixelcnn import GatedPixelCNN
 from genedu.vae import VAE, VAEConfig
 
 
@@ -166,6 +168,22 @@ def test_one_class_runs_end_to_end(method, digits):
     assert result.corrected_auroc == metrics.auroc(result.corrected_scores, result.is_anomaly)
 
 
+def test_one_class_scores_a_given_model_without_training(digits):
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(latent_dim=2, hidden=4))
+    result = anomaly.one_class(
+        8, method="vae", model=model, test_set=digits, test_size=60, steps=10**9
+    )  # fmt: skip  (steps unused: nothing trains)
+    assert result.train_seconds == 0.0 and result.train_images == 0
+    x = data.binarize(digits.images[:60], generator=torch.Generator().manual_seed(0))
+    expected = anomaly.vae_score(model, x, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(result.scores, expected)
+    assert result.auroc == metrics.auroc(expected, digits.labels[:60] != 8)
+    for method, wrong in (("pixelcnn", model), ("pca", model), ("vae", GatedPixelCNN())):
+        with pytest.raises(ValueError, match="cannot score"):
+            anomaly.one_class(8, method=method, model=wrong, test_set=digits)
+
+
 def test_one_class_rejects_bad_arguments():
     with pytest.raises(ValueError, match="method"):
         anomaly.one_class(1, method="gan")
@@ -192,13 +210,76 @@ def test_ood_runs_end_to_end_with_every_score():
         anomaly.ood(dark.float() / 255, dark, bright, steps=1)
 
 
+def test_ood_scores_a_given_model_with_every_score():
+    g = torch.Generator().manual_seed(0)
+    dark = torch.randint(0, 60, (12, 1, 8, 8), generator=g, dtype=torch.uint8)
+    bright = torch.randint(150, 256, (10, 1, 8, 8), generator=g, dtype=torch.uint8)
+    torch.manual_seed(0)
+    model = GatedPixelCNN(anomaly.grey_pixelcnn_config((1, 8, 8)))
+    result = anomaly.ood_scores(model, dark, bright)
+    assert set(result.aurocs) == {"likelihood", "complexity", "corrected"}
+    assert result.train_seconds == {}
+    assert torch.equal(result.neg_log_p["out"], anomaly.pixelcnn_score(model, bright / 255))
+    assert torch.equal(result.complexity["in"], anomaly.input_complexity(dark))
+    is_out = torch.cat([torch.zeros(12), torch.ones(10)]).bool()
+    for name, s in result.scores.items():
+        assert result.aurocs[name] == metrics.auroc(torch.cat([s["in"], s["out"]]), is_out)
+    with pytest.raises(ValueError, match="uint8"):
+        anomaly.ood_scores(model, dark.float() / 255, bright)
+
+
+def test_train_vae_on_one_digit_records_its_one_class_auroc(tmp_path, capsys):
+    out = tmp_path / "vae-8"
+    argv = "train vae --data mnist5k --digit 8 --steps 3 --latent 2 --hidden 4 --out"
+    assert cli.main([*argv.split(), str(out)]) == 0, capsys.readouterr().err
+    assert "one-class AUROC" in capsys.readouterr().out
+    meta = json.loads(out.with_suffix(".json").read_text())
+    m, train_set = meta["metrics"], data.load("mnist5k", "train")
+    assert m["digit"] == 8 and m["train_images"] == int((train_set.labels == 8).sum())
+    assert m["test_images_of_digit"] == int((data.load("mnist5k", "test").labels == 8).sum())
+    # the recorded AUROC is the one the shipped model gives back (up to its float16)
+    again = anomaly.one_class(8, method="vae", model=hub.load(out),
+                              test_set=data.load("mnist5k", "test"))  # fmt: skip
+    assert again.auroc == pytest.approx(m["one_class_test_auroc"], abs=0.01)
+    assert cli.main([*argv.split()[:-1], "--digit", "8", "--data", "lfw-faces", "--out",
+                     str(tmp_path / "x")]) == 2  # fmt: skip
+    assert "no images labelled 8" in capsys.readouterr().err
+
+
+def test_train_pixelcnn_takes_the_number_of_logistic_mixtures(tmp_path, capsys):
+    out = tmp_path / "p"
+    argv = "train pixelcnn --data mnist5k --likelihood logistic --mixtures 2 --steps 1"
+    argv += " --hidden 4 --layers 1 --n-test 8 --out"
+    assert cli.main([*argv.split(), str(out)]) == 0, capsys.readouterr().err
+    config = json.loads(out.with_suffix(".json").read_text())["config"]
+    assert config["mixtures"] == 2 and config["likelihood"] == "logistic"
+
+
 def test_ood_fashion_mnist_loads_the_two_sets(shared_data):
     result = anomaly.ood_fashion_mnist(steps=1, train_size=16, test_size=8, batch_size=8)
     assert result.neg_log_p["in"].shape == result.neg_log_p["out"].shape == (8,)
 
 
-def test_ood_images_fall_back_to_grey_patches_offline(capsys):
-    images = anomaly.ood_images(train_size=10, test_size=5)  # tests have no Fashion-MNIST
+def test_ood_images_train_on_the_bundled_test_set_without_the_training_set(capsys):
+    images = anomaly.ood_images(train_size=10, test_size=5)  # tests have no Fashion train
+    assert "training on the last 8,000 of its 10,000 test images" in capsys.readouterr().out
+    test = data.load("fashion-mnist", "test").images  # it ships with genedu
+    assert torch.equal(images["train"], test[2000:2010])  # held apart from "in"
+    assert torch.equal(images["in"], test[:5])
+    assert [len(v) for v in images.values()] == [10, 5, 5]
+    assert all(v.dtype == torch.uint8 and v.shape[1:] == (1, 28, 28) for v in images.values())
+
+
+def test_ood_images_fall_back_to_grey_patches_without_fashion_mnist(capsys, monkeypatch):
+    load = data.load
+
+    def no_fashion(name, *args, **kwargs):
+        if name == "fashion-mnist":
+            raise data.DataError("fashion-mnist is not here (a test)")
+        return load(name, *args, **kwargs)
+
+    monkeypatch.setattr(data, "load", no_fashion)
+    images = anomaly.ood_images(train_size=10, test_size=5)
     assert "natural-image patches" in capsys.readouterr().out
     assert [len(v) for v in images.values()] == [10, 5, 5]
     assert all(v.dtype == torch.uint8 and v.shape[1:] == (1, 28, 28) for v in images.values())

@@ -235,6 +235,7 @@ def one_class(
     progress: bool = False,
     train_set: data.ImageSet | None = None,
     test_set: data.ImageSet | None = None,
+    model: VAE | GatedPixelCNN | None = None,
 ) -> OneClassResult:
     """Train on the MNIST training images of one digit, score the MNIST test set.
 
@@ -245,6 +246,9 @@ def one_class(
     train_size / test_size: use only the first so many images (None: all of them).
     train_set / test_set: labelled digits to use instead of loading MNIST (loaded once,
     they serve all ten digits).
+    model: a trained VAE ("vae") or GatedPixelCNN ("pixelcnn"), e.g. the shipped
+    `hub.load("vae-mnist-8")`, to score instead of training one: steps, config and the
+    training images are then unused, and train_seconds and train_images are 0.
     Returns a OneClassResult; its auroc treats the other nine digits as positives. For
     the two likelihood models it also holds the complexity-corrected score (Serrà et al.
     2020, as `ood` uses it): -ELBO or -log p in bits minus the PNG length of the same
@@ -254,26 +258,33 @@ def one_class(
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not (isinstance(digit, int) and 0 <= digit <= 9):
         raise ValueError(f"digit must be an int in 0..9, got {digit!r}")
-    train_set = train_set or data.load("mnist", "train", fallback="mnist5k")
+    wanted = {"vae": VAE, "pixelcnn": GatedPixelCNN}.get(method)
+    if model is not None and (wanted is None or not isinstance(model, wanted)):
+        raise ValueError(f"one_class: method {method!r} cannot score a {type(model).__name__}")
     test_set = test_set or data.load("mnist", "test", fallback="mnist5k")
-    images = train_set.images[train_set.labels == digit][:train_size]
     test, labels = test_set.images[:test_size], test_set.labels[:test_size]
+    images = test[:0]  # no training images when a trained model is given
+    if model is None:
+        train_set = train_set or data.load("mnist", "train", fallback="mnist5k")
+        images = train_set.images[train_set.labels == digit][:train_size]
     train.seed_everything(seed)
-    start = time.perf_counter()
+    start, seconds = time.perf_counter(), 0.0
     if method == "pca":
         scores = pca_score(images, test, components)
         seconds = time.perf_counter() - start
     else:
         x = data.binarize(test, generator=torch.Generator().manual_seed(seed))
         if method == "vae":
-            model = VAE(config or vae_config())
-            seconds = _fit(model, images, data.binarize, steps=steps, seed=seed, lr=1e-3,
-                           batch_size=batch_size, progress=progress)  # fmt: skip
+            if model is None:
+                model = VAE(config or vae_config())
+                seconds = _fit(model, images, data.binarize, steps=steps, seed=seed, lr=1e-3,
+                               batch_size=batch_size, progress=progress)  # fmt: skip
             scores = vae_score(model, x, generator=torch.Generator().manual_seed(seed))
         else:
-            model = GatedPixelCNN(config or binary_pixelcnn_config())
-            seconds = _fit(model, images, data.binarize, steps=steps, seed=seed, lr=2e-3,
-                           batch_size=batch_size, progress=progress)  # fmt: skip
+            if model is None:
+                model = GatedPixelCNN(config or binary_pixelcnn_config())
+                seconds = _fit(model, images, data.binarize, steps=steps, seed=seed, lr=2e-3,
+                               batch_size=batch_size, progress=progress)  # fmt: skip
             scores = pixelcnn_score(model, x)
     value = metrics.auroc(scores, labels != digit)
     corrected = corrected_value = None
@@ -293,6 +304,35 @@ class OODResult:
     scores: dict[str, dict[str, torch.Tensor]] = field(repr=False)  # score -> in/out
     aurocs: dict[str, float] = field(default_factory=dict)  # score -> AUROC (MNIST positive)
     train_seconds: dict[str, float] = field(default_factory=dict)  # model -> seconds
+
+
+def ood_scores(
+    model: GatedPixelCNN, in_images: torch.Tensor, out_images: torch.Tensor
+) -> OODResult:
+    """Score `in_images` and `out_images` (uint8 (N, 1, H, W)) with a trained grey-level
+    PixelCNN, e.g. the shipped `hub.load("pixelcnn-fashion-mnist")`: "likelihood" (-log p,
+    nats), "complexity" (PNG bits alone) and "corrected" (Serrà et al. 2020), each with its
+    AUROC (out = positive). train_seconds is empty: nothing is trained here."""
+    for name, images in (("in", in_images), ("out", out_images)):
+        data.check_images(images, f"ood_scores {name}_images")
+    x = {"in": data.to_unit(in_images), "out": data.to_unit(out_images)}
+    nlp = {k: pixelcnn_score(model, v) for k, v in x.items()}
+    bits = {k: input_complexity(v) for k, v in x.items()}
+    scores = {
+        "likelihood": nlp,
+        "complexity": bits,
+        "corrected": {k: complexity_corrected_score(nlp[k], bits[k]) for k in x},
+    }
+    return OODResult(nlp, bits, scores, _aurocs(scores), {})
+
+
+def _aurocs(scores: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
+    """Each score's AUROC, with the "out" images as the positives."""
+    aurocs = {}
+    for name, s in scores.items():
+        is_out = torch.cat([torch.zeros(len(s["in"])), torch.ones(len(s["out"]))]).bool()
+        aurocs[name] = metrics.auroc(torch.cat([s["in"], s["out"]]), is_out)
+    return aurocs
 
 
 def ood(
@@ -322,18 +362,12 @@ def ood(
     if steps < 1 or background_steps < 0:
         raise ValueError(f"steps must be >= 1, background_steps >= 0: {steps}, {background_steps}")
     config = config or grey_pixelcnn_config(tuple(train_images.shape[1:]))
-    x = {"in": data.to_unit(in_images), "out": data.to_unit(out_images)}
     train.seed_everything(seed)
     model, seconds = GatedPixelCNN(config), {}
     seconds["model"] = _fit(model, train_images, None, steps=steps, seed=seed, lr=2e-3,
                             batch_size=batch_size, progress=progress)  # fmt: skip
-    nlp = {k: pixelcnn_score(model, v) for k, v in x.items()}
-    bits = {k: input_complexity(v) for k, v in x.items()}
-    scores = {
-        "likelihood": nlp,
-        "complexity": bits,
-        "corrected": {k: complexity_corrected_score(nlp[k], bits[k]) for k in x},
-    }
+    result = ood_scores(model, in_images, out_images)
+    scores, nlp = result.scores, result.neg_log_p
     if background_steps:
         train.seed_everything(seed + 1)
         background = GatedPixelCNN(config)
@@ -344,13 +378,10 @@ def ood(
         seconds["background"] = _fit(background, train_images, mutated, steps=background_steps,
                                      seed=seed + 1, lr=2e-3, batch_size=batch_size,
                                      progress=progress)  # fmt: skip
+        x = {"in": data.to_unit(in_images), "out": data.to_unit(out_images)}
         nlp_background = {k: pixelcnn_score(background, v) for k, v in x.items()}
         scores["likelihood_ratio"] = {k: nlp[k] - nlp_background[k] for k in x}
-    aurocs = {}
-    for name, s in scores.items():
-        is_out = torch.cat([torch.zeros(len(s["in"])), torch.ones(len(s["out"]))]).bool()
-        aurocs[name] = metrics.auroc(torch.cat([s["in"], s["out"]]), is_out)
-    return OODResult(nlp, bits, scores, aurocs, seconds)
+    return OODResult(nlp, result.complexity, scores, _aurocs(scores), seconds)
 
 
 def ood_images(
@@ -359,12 +390,23 @@ def ood_images(
     """uint8 grey 28×28 images {"train", "in", "out"} for `ood`: Fashion-MNIST train and
     test, and MNIST test; the first train_size / test_size of each (None: all).
 
-    Offline, without Fashion-MNIST, "train" and "in" fall back (after one printed line)
-    to grey 28×28 crops of the bundled natural-image patches: also more complex than
-    digits, so the lesson holds; MNIST itself falls back to mnist5k.
+    Offline, genedu ships Fashion-MNIST's test set but not its training set: "train" and
+    "in" then fall back (after one printed line) to a split of the test set, the last
+    8,000 images to train on and the first 2,000 to test. Without Fashion-MNIST at all,
+    they fall back to grey 28×28 crops of the bundled natural-image patches: also more
+    complex than digits, so the lesson holds. MNIST itself falls back to mnist5k.
     """
     try:
-        train_set, in_set = (data.load("fashion-mnist", s).images for s in ("train", "test"))
+        in_set = data.load("fashion-mnist", "test").images
+        try:
+            train_set = data.load("fashion-mnist", "train").images
+        except data.DataError as err:
+            if isinstance(err, data.CorruptFileError):
+                raise
+            print(f"genedu: the fashion-mnist training images are not available "
+                  f"({err.reason}); training on the last {len(in_set) - 2000:,} of its "
+                  f"{len(in_set):,} test images instead, testing on the first 2,000.")  # fmt: skip
+            train_set, in_set = in_set[2000:], in_set[:2000]
     except data.DataError as err:
         if isinstance(err, data.CorruptFileError):
             raise
