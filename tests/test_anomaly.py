@@ -283,3 +283,20 @@ def test_ood_images_fall_back_to_grey_patches_without_fashion_mnist(capsys, monk
     assert "natural-image patches" in capsys.readouterr().out
     assert [len(v) for v in images.values()] == [10, 5, 5]
     assert all(v.dtype == torch.uint8 and v.shape[1:] == (1, 28, 28) for v in images.values())
+
+
+# ------------------------------------------------------------ the shipped models (chapter 9)
+def test_shipped_fashion_pixelcnn_gives_back_its_recorded_nll():
+    row = next(r for r in hub.list() if r["name"] == "pixelcnn-fashion-mnist")
+    assert row["command"].startswith("genedu train pixelcnn --data fashion-mnist")
+    x = data.to_unit(data.load("fashion-mnist", "test").images[:1000])  # bundled
+    nll = metrics.mean_nll(hub.load("pixelcnn-fashion-mnist").log_prob, x, batch_size=250)
+    assert nll == pytest.approx(row["metrics"]["test_nll_nats"], abs=0.05)
+
+
+def test_shipped_one_class_vae_gives_back_its_recorded_auroc(shared_data):
+    row = next(r for r in hub.list() if r["name"] == "vae-mnist-8")
+    assert row["command"].startswith("genedu train vae --data mnist --digit 8")
+    result = anomaly.one_class(8, method="vae", model=hub.load("vae-mnist-8"),
+                               test_set=data.load("mnist", "test"))  # fmt: skip
+    assert result.auroc == pytest.approx(row["metrics"]["one_class_test_auroc"], abs=0.005)
