@@ -199,6 +199,30 @@ def _train_classifier(args):
     return hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
 
 
+def _train_cvae(args):
+    """The augmentation experiment's conditional VAE on a balanced labelled subset of
+    `--data` (with --semi, plus the pseudo-labelled rest), trained and measured (CAS) as
+    `genedu.apps.augmentation.run` does."""
+    from .apps import augmentation as aug
+
+    train.seed_everything(args.seed)
+    train_set = data.load(args.data, "train", fallback=args.fallback)
+    test_set = data.load(args.data, "test", fallback=args.fallback)
+    defaults = aug.AugmentationConfig()
+    steps = args.steps or (defaults.semi_steps if args.semi else defaults.generator_steps)
+    config = aug.AugmentationConfig(
+        labels=args.labels, generator_hidden=args.hidden, latent_dim=args.latent,
+        generator_steps=steps, semi_steps=steps,
+    )  # fmt: skip
+    model, found = aug.reference_generator(
+        train_set, test_set, config, semi=args.semi, seed=args.seed
+    )
+    extra = ", + pseudo-labels" if args.semi else ""
+    found["data"] = f"{train_set.name} ({args.labels} labels{extra})"
+    print(", ".join(f"{k} {v}" for k, v in found.items()))
+    return hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
+
+
 def _gan_images(args, split: str):
     """(the image set, a transform to floats in [0, 1] of --size × --size)."""
     ds = data.load(args.data, split, fallback=args.fallback)
@@ -528,6 +552,7 @@ TRAINERS = {
     "mixture": (_train_mixture, "a mixture of independent Bernoulli images, fitted by EM"),
     "vae": (_train_vae, "a variational autoencoder (genedu.vae), trained with Adam"),
     "classifier": (_train_classifier, "the CNN classifier whose features FID uses"),
+    "cvae": (_train_cvae, "a conditional VAE on a few labels (--semi: + pseudo-labels)"),
     "dcgan": (_train_gan, "a DCGAN (genedu.gan), two players, two Adams"),
     "cdcgan": (_train_gan, "a class-conditional DCGAN (one-hot label maps into D)"),
     "stylegan": (_train_gan, "a StyleGAN (genedu.stylegan): mapping network, styles, noise"),
@@ -540,6 +565,7 @@ DEFAULTS = {  # model: (lr, batch size, latent, hidden)
     "mixture": (1e-3, 128, 32, 32),
     "vae": (1e-3, 128, 32, 32),
     "classifier": (2e-3, 128, 0, 32),
+    "cvae": (2e-3, 128, 16, 256),  # the augmentation experiment's (its lr and batch are fixed)
     "dcgan": (2e-4, 64, 64, 64),
     "cdcgan": (2e-4, 64, 64, 64),
     "stylegan": (2e-3, 32, 64, 64),
@@ -833,6 +859,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--dropout", type=float, default=0.0, help="char transformer: dropout")
     t.add_argument("--conditional", action="store_true", help="PixelCNN: condition on the class")
     t.add_argument("--n-test", type=int, default=1000, help="PixelCNN: test images behind the NLL")
+    t.add_argument("--labels", type=int, default=100, help="cvae: labelled images, balanced")
+    t.add_argument("--semi", action="store_true", help="cvae: also the pseudo-labelled rest")
     t.add_argument("--beta", type=float, default=1.0, help="VAE weight on the KL")
     t.add_argument(
         "--min-sigma", type=float, default=1e-3, help="Gaussian VAE: floor on the decoder's scale"

@@ -184,3 +184,38 @@ def test_run_refuses_unlabelled_data(small_sets):
     bare = data.ImageSet("bare", "test", test_set.images)
     with pytest.raises(ValueError, match="has no labels"):
         aug.run(train_set, bare, TINY)
+
+
+@pytest.mark.parametrize("semi", [False, True], ids=["cvae", "semi-cvae"])
+def test_the_reference_generator_is_run_s_recipe_and_seeded(small_sets, semi):
+    train_set, test_set = small_sets
+    name = "semi-cvae" if semi else "cvae"
+    ran = aug.run(train_set, test_set, TINY, seed=2, keep_models=True)
+    model, found = aug.reference_generator(train_set, test_set, TINY, semi=semi, seed=2)
+    again, _ = aug.reference_generator(train_set, test_set, TINY, semi=semi, seed=2)
+    theirs = ran["models"][name]
+    assert model.config == theirs.config  # the same network as run's generator
+    assert all(torch.equal(v, again.state_dict()[k]) for k, v in model.state_dict().items())
+    assert 0 <= found["cas"] <= 1 and found["steps"] == 3
+    if semi:  # min_confidence 0 keeps every guess, as in run
+        assert found["pseudo_labels_kept"] == ran["pseudo_labels"]["kept"] == 360
+        assert found["train_images"] == 20 + 360
+    else:
+        assert found["train_images"] == 20 and "pseudo_labels_kept" not in found
+
+
+def test_train_cvae_saves_a_conditional_vae_with_its_cas(tmp_path, monkeypatch, capsys):
+    from genedu import cli, hub
+
+    monkeypatch.setenv("GENEDU_OFFLINE", "1")
+    out = tmp_path / "cvae"
+    argv = "train cvae --data mnist5k --labels 20 --steps 2 --hidden 8 --latent 2 --out"
+    assert cli.main([*argv.split(), str(out)]) == 0
+    assert "cas" in capsys.readouterr().out
+    model = hub.load(out)
+    assert model.config.num_classes == 10 and model.config.architecture == "mlp"
+    images, labels = aug.synthesize(model, 20, seed=0)
+    assert images.shape == (20, 1, 28, 28) and labels.tolist() == [k % 10 for k in range(20)]
+    meta = hub.read_tensors(out)[1]
+    assert meta["command"].startswith("genedu train cvae --data mnist5k --labels 20")
+    assert meta["metrics"]["labels"] == 20 and 0 <= meta["metrics"]["cas"] <= 1

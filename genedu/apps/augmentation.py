@@ -366,3 +366,65 @@ def interval(values: list[float], level: float = 0.95) -> tuple[float, float]:
 def summarise(runs: list[dict], measure: str = "test") -> dict[str, tuple[float, float]]:
     """Per arm, (mean, 95% half-width) of `measure` over runs of different seeds."""
     return {arm: interval([r["arms"][arm][measure] for r in runs]) for arm in ARMS}
+
+
+# ------------------------------------------------------------------- a reference generator
+
+
+def reference_generator(
+    train_set: data.ImageSet,
+    test_set: data.ImageSet,
+    config: AugmentationConfig = AugmentationConfig(),
+    *,
+    semi: bool = False,
+    seed: int = 0,
+) -> tuple[VAE, dict]:
+    """One of `run`'s two generators, trained alone as `run` trains it for `seed`: the
+    ``cvae`` on the balanced labelled subset, or with semi=True the ``semi-cvae`` on it
+    plus the confidently pseudo-labelled rest. Returns (the VAE in eval mode, its metrics:
+    the CAS on `test_set` under the experiment's protocol, the labels it saw, and for the
+    semi arm how many pseudo-labels it kept and how many were right). The recipe behind
+    the shipped ``cvae-mnist`` and ``semi-cvae-mnist`` (`genedu train cvae`). Seeded as a
+    whole (`train.seed_everything(seed)` first), so a seed gives one generator; it is not
+    bit for bit `run`'s, whose networks start from wherever the arms before left the
+    global generator."""
+    for s, what in ((train_set, "train_set"), (test_set, "test_set")):
+        if s.labels is None:
+            raise ValueError(f"{what} {s.name!r} has no labels; a conditional VAE needs them")
+    train.seed_everything(seed)
+    split = split_train(train_set.labels, config.labels, config.validation, seed=seed)
+    images, labels = train_set.images[split.labelled], train_set.labels[split.labelled]
+    shape = tuple(train_set.images.shape[1:])
+    clf_config = metrics.ClassifierConfig(shape=shape, hidden=config.classifier_hidden, features=64)
+    found: dict = {"labels": config.labels, "seed": seed}
+    start = time.perf_counter()
+    if semi:  # pseudo-labels from the real-only classifier, as `run` makes them
+        real, _ = metrics.train_classifier(
+            data.to_unit(images), labels, steps=config.classifier_steps, config=clf_config,
+            batch_size=config.batch_size, augment=False, seed=seed, progress=False,
+        )  # fmt: skip
+        pool = split.unlabelled[: config.unlabelled or None]
+        guessed, keep = pseudo_label(real, train_set.images[pool], config.min_confidence)
+        kept = int(keep.sum())
+        found |= {"unlabelled": len(pool), "pseudo_labels_kept": kept}
+        if kept:
+            right = (guessed[keep] == train_set.labels[pool][keep]).float().mean().item()
+            found["pseudo_labels_right"] = round(right, 4)
+        images = torch.cat([images, train_set.images[pool][keep]])
+        labels = torch.cat([labels, guessed[keep]])
+    steps = config.semi_steps if semi else config.generator_steps
+    model = fit_conditional_vae(images, labels, config, steps=steps, seed=seed)
+    found |= {"train_images": len(images), "steps": steps,
+              "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+    fake, fake_y = synthesize(model, config.cas_samples, seed=seed)
+    found["cas"] = round(
+        metrics.classification_accuracy_score(
+            fake, fake_y, data.to_unit(test_set.images), test_set.labels,
+            steps=config.classifier_steps, config=clf_config, seed=seed,
+        ), 4,
+    )  # fmt: skip
+    found["cas_protocol"] = (
+        f"{config.cas_samples} samples, {config.classifier_steps} classifier steps, "
+        f"{len(test_set)} test images"
+    )
+    return model, found
