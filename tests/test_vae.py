@@ -209,7 +209,11 @@ def test_shipped_vae_mnist_meets_its_likelihood_goal(shared_data):
 
 def test_shipped_vae_checkpoints_say_how_they_were_made():
     rows = {r["name"]: r for r in hub.list()}
-    for name, data_name in [("vae-mnist", "mnist"), ("vae-frey", "frey")]:
+    for name, data_name in [
+        ("vae-mnist", "mnist"),
+        ("vae-frey", "frey"),
+        ("vae-olivetti", "olivetti"),
+    ]:
         assert rows[name]["command"].startswith(f"genedu train vae --data {data_name}")
         assert {"test_neg_elbo_nats", "test_nll_iwae100_first1000_nats"} <= set(
             rows[name]["metrics"]
@@ -218,6 +222,10 @@ def test_shipped_vae_checkpoints_say_how_they_were_made():
     assert faces.config.shape == (1, 28, 20) and faces.config.likelihood == "gaussian"
     samples = faces.sample(4, generator=g(0))
     assert samples.shape == (4, 1, 28, 20) and 0 <= samples.min() <= samples.max() <= 1
+    olivetti = hub.load("vae-olivetti")  # chapter 3's 64×64 showcase
+    assert olivetti.config.shape == (1, 64, 64) and olivetti.config.likelihood == "gaussian"
+    samples = olivetti.sample(4, generator=g(0))
+    assert samples.shape == (4, 1, 64, 64) and 0 <= samples.min() <= samples.max() <= 1
 
 
 def test_gaussian_scale_is_floored_at_min_sigma():
