@@ -1,8 +1,8 @@
 r"""Does training on synthetic samples help a classifier with few labels? Measured.
 
-The article says generative models "augment datasets by generating synthetic samples,
-helping improve the robustness and generalization of machine learning models". This
-file is the experiment that tests the claim on MNIST, following the protocol of
+A common claim is that generative models "augment datasets by generating synthetic
+samples, helping improve the robustness and generalization of machine learning models".
+This file is the experiment that tests the claim on MNIST, following the protocol of
 Oliver et al. 2018 ("Realistic evaluation of deep semi-supervised learning"):
 
 - a balanced, seeded subset of n labelled training images; a validation split carved
