@@ -92,6 +92,12 @@ def _train_mixture(args):
     return hub.save(model, args.out, metrics=found, command=_command_line(args))
 
 
+def binarised_digits(dataset: str) -> bool:
+    """Whether a family's default likelihood for `dataset` is Bernoulli on binarised pixels:
+    the MNIST digits only (Fashion-MNIST's grey levels carry the garment's texture)."""
+    return dataset in ("mnist", "mnist5k")
+
+
 def _train_vae(args):
     """A VAE on `--data`: Bernoulli on dynamically binarised digits, Gaussian on grey levels."""
     from .vae import VAE, VAEConfig, mean_neg_elbo
@@ -99,7 +105,7 @@ def _train_vae(args):
     train.seed_everything(args.seed)
     train_set = data.load(args.data, "train", fallback=args.fallback)
     images = _one_class(train_set, args.digit).images
-    likelihood = args.likelihood or ("bernoulli" if "mnist" in args.data else "gaussian")
+    likelihood = args.likelihood or ("bernoulli" if binarised_digits(args.data) else "gaussian")
     config = VAEConfig(
         shape=tuple(images.shape[1:]),
         latent_dim=args.latent,
@@ -367,8 +373,7 @@ def _train_pixelcnn(args):
 
     train.seed_everything(args.seed)
     ds = data.load(args.data, "train", fallback=args.fallback)
-    digits = ds.images.shape[1] == 1 and "mnist" in ds.name
-    likelihood = args.likelihood or ("bernoulli" if digits else "logistic")
+    likelihood = args.likelihood or ("bernoulli" if binarised_digits(ds.name) else "logistic")
     binary = likelihood == "bernoulli"
     if likelihood == "gaussian":
         raise ValueError("a PixelCNN's likelihood is bernoulli, categorical or logistic")

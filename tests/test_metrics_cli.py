@@ -315,3 +315,9 @@ def test_eval_anomaly_one_class_and_ood(capsys):
         assert re.search(rf"AUROC of {score}\s+0\.\d{{4}}|AUROC of {score}\s+1\.0000", out), out
     with pytest.raises(SystemExit):  # argparse: digits are 0..9
         cli.main(["eval", "anomaly", "--digit", "11"])
+
+
+def test_only_the_digit_sets_default_to_a_bernoulli_likelihood():
+    assert cli.binarised_digits("mnist") and cli.binarised_digits("mnist5k")
+    assert not cli.binarised_digits("fashion-mnist")  # grey levels, not ink
+    assert not cli.binarised_digits("frey")
