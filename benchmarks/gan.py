@@ -35,6 +35,7 @@ import torch
 from common import RESULTS, record, rejudge, setup, verdict, write
 
 from genedu import data, gan, hub, metrics
+from genedu.train import fit
 
 SEED = 0
 DATASET = "mnist (grey levels, 28x28)"
@@ -78,10 +79,13 @@ def train_dcgan(name, train_set, real_features, net, args) -> list[dict]:
         x = m.sample(args.n, generator=torch.Generator().manual_seed(SEED))
         return measure(x, real_features, net)
 
-    history = gan.fit(
+    history = fit(
         model,
         train_set.images,
+        step=gan.train_step,
         steps=10**9,
+        lr=2e-4,  # DCGAN's Adam: lr 2e-4, beta1 0.5 (the GAN's default betas)
+        batch_size=64,
         seed=SEED,
         max_seconds=args.minutes * 60,
         eval_fn=evaluate,

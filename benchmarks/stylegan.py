@@ -7,12 +7,12 @@ the same time in the same run, the truncation curve, and FID on faces.
 
 Goal (issue 6), on 2 CPU threads: after at most 20 training minutes, the StyleGAN's FID
 on MNIST at 32×32 is at least as good as (no higher than) that of the DCGAN trained for
-the same time in the same run. Both use the GAN chapter's loop (`genedu.gan.fit`) and
-the DCGAN discriminator (the StyleGAN's with the minibatch-std feature); each has its
-own recipe (DCGAN: Adam 2e-4, (0.5, 0.999), batch 64; StyleGAN: the config's defaults,
-channels 64, 64, 32, 16 at 4, 8, 16, 32, a 2-layer mapping, and Adam 2e-3, (0, 0.99),
-batch 32, lazy R1, style mixing in half the batches). The training clock stops while
-a model is measured, so `wall_seconds` is training time only.
+the same time in the same run. Both use the GAN chapter's loop (`genedu.train.fit` with
+`gan.train_step`) and the DCGAN discriminator (the StyleGAN's with the minibatch-std
+feature); each has its own recipe (DCGAN: Adam 2e-4, (0.5, 0.999), batch 64; StyleGAN:
+the config's defaults, channels 64, 64, 32, 16 at 4, 8, 16, 32, a 2-layer mapping, and
+Adam 2e-3, (0, 0.99), batch 32, lazy R1, style mixing in half the batches). The training
+clock stops while a model is measured, so `wall_seconds` is training time only.
 
 FID, precision and recall use genedu's feature network (the shipped classifier-mnist;
 not comparable with Inception FID), on the central 28×28 of each 32×32 sample against
@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from common import record, rejudge, setup, verdict, write
 
 from genedu import data, gan, hub, metrics, stylegan
+from genedu.train import fit
 
 SEED = 0
 MNIST, FREY = "mnist (grey levels, padded to 32x32)", "frey (28x20 faces, padded to 32x32)"
@@ -47,7 +48,7 @@ PSIS = (0.3, 0.5, 0.7, 1.0)
 UNITS = {"fid": "fid", "precision": "share", "recall": "share"}
 
 
-def pad32(x: torch.Tensor) -> torch.Tensor:
+def pad32(x: torch.Tensor, generator=None) -> torch.Tensor:
     """uint8 MNIST (N, 1, 28, 28) -> floats (N, 1, 32, 32), padded with zeros (black)."""
     return F.pad(x.float() / 255, (2, 2, 2, 2))
 
@@ -80,9 +81,10 @@ def train(name, images, real_features, net, args):
         g = torch.Generator().manual_seed(SEED)
         return measure(m.sample(args.n, generator=g, **style), real_features, net)
 
-    history = gan.fit(
+    history = fit(
         model,
         images,
+        step=gan.train_step,
         steps=10**9,
         lr=lr,
         betas=betas,

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from . import data, hub, metrics, train
+from .distributed import is_main
 
 
 def _cmd_data(args) -> int:
@@ -156,8 +157,7 @@ def _train_vae(args):
               f"images): {run.auroc:.4f}, PNG-corrected {run.corrected_auroc:.4f}")  # fmt: skip
     print(f"test -ELBO {-elbo:.2f} nats; NLL (IWAE k=100, first 1,000) {-iwae:.2f} nats")
     saved = hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
-    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
-        leftover.unlink(missing_ok=True)
+    train.discard_training_state(f"{args.out}-training")  # the resumable state, now spent
     return saved
 
 
@@ -233,7 +233,7 @@ def _gan_images(args, split: str):
     """(the image set, a transform to floats in [0, 1] of --size × --size)."""
     ds = data.load(args.data, split, fallback=args.fallback)
     data.to_square(ds.images[:1], args.size)  # a size it cannot reach fails here, clearly
-    return ds, lambda x: data.to_square(x, args.size)
+    return ds, lambda x, generator=None: data.to_square(x, args.size)
 
 
 def _train_gan(args):
@@ -281,9 +281,10 @@ def _train_gan(args):
         print(f"  quality during training: {found}", flush=True)
         return found
 
-    history = gan.fit(
+    history = train.fit(
         model,
         (ds.images, ds.labels) if conditional else ds.images,
+        step=gan.train_step,
         steps=args.steps or 10_000,
         lr=args.lr,
         betas=betas,
@@ -310,8 +311,7 @@ def _train_gan(args):
     }
     print(", ".join(f"{k} {v}" for k, v in found.items()))
     saved = hub.save(model, args.out, metrics=found, command=_command_line(args), half=True)
-    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
-        leftover.unlink(missing_ok=True)
+    train.discard_training_state(f"{args.out}-training")  # the resumable state, now spent
     return saved
 
 
@@ -445,8 +445,7 @@ def _train_pixelcnn(args):
         f"(first {len(x_test)} test images) after {found['train_seconds']} s"
     )
     saved = hub.save(model, args.out, metrics=found, command=_command_line(args))
-    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
-        leftover.unlink(missing_ok=True)
+    train.discard_training_state(f"{args.out}-training")  # the resumable state, now spent
     return saved
 
 
@@ -538,8 +537,7 @@ def _train_char(args):
         found["new_names_of_200"] = sum(bool(n) and n not in known for n in names)
     print(", ".join(f"{k} {v}" for k, v in found.items() if k != "curve"))
     saved = hub.save(model, args.out, metrics=found, command=_command_line(args))
-    for leftover in hub._files(Path(f"{args.out}-training")):  # the resumable state, now spent
-        leftover.unlink(missing_ok=True)
+    train.discard_training_state(f"{args.out}-training")  # the resumable state, now spent
     return saved
 
 
@@ -984,6 +982,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser().parse_args(argv)
     args.argv = argv
+    if not is_main():  # under torchrun, rank 0 alone prints and saves
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
     try:
         return args.func(args)
     except (data.DataError, hub.CheckpointError, ValueError) as err:

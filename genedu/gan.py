@@ -13,8 +13,8 @@ $$\min_G \max_D \; \mathbb{E}_{x \sim p_{\text{data}}}[\log D(x)]
   + \mathbb{E}_{z \sim p(z)}[\log(1 - D(G(z)))]$$
 
 is played one step at a time: `train_step` updates D once, then G once, each with its
-own optimiser. `fit` is the loop around it, with a progress bar, time limits, evaluation
-hooks and resumable checkpoints, written to be reused by the StyleGAN chapter.
+own optimiser. The loop around it is every family's, `genedu.train.fit`, called with
+``step=train_step``; the StyleGAN chapter reuses both.
 
 Two architectures: ``"dcgan"`` for 28×28 and 32×32 images (the course's model; 64×64 on a GPU) and
 ``"mlp"`` for points in $\mathbb{R}^d$ (the 2-D toys of the GAN chapter). Images are
@@ -24,26 +24,13 @@ floats in [0, 1] outside the model; inside, G ends in tanh and D sees $2x - 1$.
 from __future__ import annotations
 
 import copy
-import json
-import math
-import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from . import hub
-from .train import (
-    History,
-    TrainingDiverged,
-    _flatten_optimizer,
-    _restore_optimizer,
-    passed_mark,
-    seed_everything,
-)
+from .distributed import average_gradients
 
 LOSSES = ("minimax", "nonsaturating", "hinge")
 ARCHITECTURES = ("dcgan", "mlp")
@@ -381,6 +368,15 @@ class GAN(nn.Module):
         g_loss = generator_loss(self.discriminator(fake, y), self.config.loss)
         return {"loss": d_loss + g_loss, "d": d_loss, "g": g_loss}
 
+    def optimizers(self, *, lr: float = 2e-4, betas: tuple[float, float] | None = None) -> dict:
+        """One Adam per player, as `train_step` wants them: {"d": ..., "g": ...}.
+        betas None is DCGAN's (0.5, 0.999); StyleGAN2 uses (0, 0.99)."""
+        betas = betas or (0.5, 0.999)
+        return {
+            "d": torch.optim.Adam(self.discriminator.parameters(), lr=lr, betas=betas),
+            "g": torch.optim.Adam(self.generator.parameters(), lr=lr, betas=betas),
+        }
+
     @torch.no_grad()
     def update_ema(self) -> None:
         """generator_ema <- decay * generator_ema + (1 - decay) * generator; buffers copied."""
@@ -395,33 +391,26 @@ class GAN(nn.Module):
             b_ema.copy_(b)
 
 
-def optimizers(
-    model: GAN, *, lr: float = 2e-4, betas: tuple[float, float] = (0.5, 0.999)
-) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """One Adam per player (DCGAN's lr 2e-4, beta1 0.5): (opt_d, opt_g)."""
-    opt_d = torch.optim.Adam(model.discriminator.parameters(), lr=lr, betas=betas)
-    opt_g = torch.optim.Adam(model.generator.parameters(), lr=lr, betas=betas)
-    return opt_d, opt_g
-
-
 def train_step(
     model: GAN,
-    x: torch.Tensor,
-    opt_d: torch.optim.Optimizer,
-    opt_g: torch.optim.Optimizer,
+    batch,
+    optimizers: dict[str, torch.optim.Optimizer],
     *,
-    y: torch.Tensor | None = None,
+    step: int = 0,
     generator: torch.Generator | None = None,
-    r1: bool | None = None,
 ) -> dict[str, float]:
-    """One round of the game on a real batch x (and labels y): (1) update D, (2) update G.
+    """One round of the game on a real batch x or (x, y): (1) update D, (2) update G.
 
-    r1: apply the R1 penalty this step (default: when config.r1_gamma > 0 and lazy R1
-        is off; `fit` passes it every r1_every steps).
+    The step `genedu.train.fit` takes for a GAN: ``fit(model, images, step=train_step)``;
+    `optimizers` are ``{"d": ..., "g": ...}`` (`GAN.optimizers`). With lazy R1 the
+    penalty is applied every r1_every-th step, scaled up to match.
     Returns the numbers worth logging: both adversarial losses (d without the penalty),
     the R1 penalty, and D's mean probability of "real" on real (d_real) and fake (d_fake)
     data.
     """
+    x, y = batch if isinstance(batch, tuple | list) else (batch, None)
+    model.check_data(x, y)
+    opt_d, opt_g = optimizers["d"], optimizers["g"]
     c = model.config
     D, G = model.discriminator, model.generator
     n = len(x)
@@ -437,10 +426,11 @@ def train_step(
     real_logits, fake_logits = D(x, y), D(fake.detach(), y_fake)
     loss_d = discriminator_loss(real_logits, fake_logits, c.loss)
     penalty = torch.zeros(())
-    if r1 if r1 is not None else (c.r1_gamma > 0 and c.r1_every == 1):
-        penalty = r1_penalty(D, x, y)  # lazy R1 (every r1_every steps) is scaled up to match
+    if c.r1_gamma > 0 and step % c.r1_every == 0:
+        penalty = r1_penalty(D, x, y)
     opt_d.zero_grad(set_to_none=True)
     (loss_d + c.r1_gamma * c.r1_every * penalty).backward()
+    average_gradients(D)  # under torchrun; a no-op in one process
     opt_d.step()
 
     # (2) update G: through the updated D, whose weights stay fixed here
@@ -449,6 +439,7 @@ def train_step(
         loss_g = generator_loss(D(fake, y_fake), c.loss)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
+        average_gradients(G)
         opt_g.step()
     finally:
         D.requires_grad_(True)
@@ -460,166 +451,3 @@ def train_step(
         "d_fake": torch.sigmoid(fake_logits).mean().item(),
         "r1": penalty.item(),
     }
-
-
-# ---------------------------------------------------------------------------- the loop
-
-
-def save_training_state(path, model: GAN, opt_d, opt_g, step: int, history: History, seed: int):
-    """A resumable checkpoint of the game: both players, both optimisers, RNG, history."""
-    tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-    metas = {}
-    for name, opt in (("d", opt_d), ("g", opt_g)):
-        opt_tensors, metas[name] = _flatten_optimizer(opt)
-        tensors.update({f"{name}/{k}": v for k, v in opt_tensors.items()})
-    tensors["rng/torch"] = torch.get_rng_state()
-    meta = {
-        "format": "genedu-gan-training-state/1",
-        "step": step,
-        "seed": seed,
-        "optimizers": metas,
-        "history": asdict(history),
-    }
-    hub.write_tensors(path, tensors, json.loads(json.dumps(meta)))
-
-
-def load_training_state(path, model: GAN, opt_d, opt_g) -> tuple[int, History]:
-    """Restore what `save_training_state` wrote; returns (step, history)."""
-    tensors, meta = hub.read_tensors(path)
-    if meta.get("format") != "genedu-gan-training-state/1":
-        raise hub.CheckpointError(f"{path} is not a genedu GAN training checkpoint")
-    weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
-    hub.load_state(model, weights, source=f"training checkpoint {path}")
-    for name, opt in (("d", opt_d), ("g", opt_g)):
-        own = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(f"{name}/")}
-        _restore_optimizer(opt, own, meta["optimizers"][name])
-    torch.set_rng_state(tensors["rng/torch"])
-    return meta["step"], History(**meta["history"])
-
-
-def fit(
-    model: GAN,
-    data: torch.Tensor | tuple[torch.Tensor, torch.Tensor],
-    *,
-    steps: int,
-    lr: float = 2e-4,
-    betas: tuple[float, float] = (0.5, 0.999),
-    batch_size: int = 64,
-    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
-    seed: int = 0,
-    max_seconds: float | None = None,
-    eval_fn: Callable[[GAN], dict[str, float]] | None = None,
-    eval_every: int | None = None,
-    eval_at_seconds: Sequence[float] = (),
-    checkpoint=None,
-    checkpoint_every: int | None = None,
-    resume: bool = False,
-    progress: bool = True,
-) -> History:
-    """Play `steps` rounds of `train_step` on batches of `data`; return the History.
-
-    data: images (uint8, or float in [0, 1]) or points, or a tuple (images, labels)
-        for a conditional GAN. `transform` maps each uint8 batch to floats (default:
-        /255; pass a padding for 32×32 models).
-    max_seconds: stop once training has taken this long (evaluation time not counted).
-    eval_fn: called as ``eval_fn(model)`` (no grad, eval mode) every `eval_every` steps,
-        when the training clock passes each of `eval_at_seconds`, and at the end; its
-        numbers land in ``history.evals`` with the step and training seconds.
-    checkpoint / checkpoint_every / resume: as in `genedu.train.fit`, except that the
-    noise after a resume is drawn afresh (same seed, offset by the step), so a resumed
-    run is not bit-identical to an uninterrupted one. A NaN loss raises
-    TrainingDiverged naming the step (and leaves the last checkpoint as it was);
-    Ctrl-C returns the history so far.
-    """
-    x_all, y_all = data if isinstance(data, tuple | list) else (data, None)
-    n = len(x_all)
-    if steps < 0 or batch_size < 1 or n == 0:
-        raise ValueError(
-            f"fit: steps >= 0, batch_size >= 1 and data, got {steps}, {batch_size}, n={n}"
-        )
-    if checkpoint_every is not None and checkpoint is None:
-        raise ValueError("fit: checkpoint_every needs a checkpoint path")
-    batch_size = min(batch_size, n)
-    if transform is None:
-        transform = lambda b: b.float() / 255 if b.dtype == torch.uint8 else b
-    dev = next(model.parameters()).device
-    opt_d, opt_g = optimizers(model, lr=lr, betas=betas)
-    seed_everything(seed)
-    start, history = 0, History()
-    if resume and checkpoint is not None and hub.exists(checkpoint):
-        start, history = load_training_state(checkpoint, model, opt_d, opt_g)
-        history.interrupted = False
-        for opt in (opt_d, opt_g):  # this call's learning rate, not the checkpoint's
-            for group in opt.param_groups:
-                group["lr"] = lr
-    model.check_data(transform(x_all[:2]).to(dev), None if y_all is None else y_all[:2].to(dev))
-    if y_all is not None:
-        model._check_labels(y_all, n)  # every label, once
-    g = torch.Generator().manual_seed(seed + 1_000_003 * start)  # noise and fake labels
-    per_epoch = n // batch_size
-    perm_epoch, perm = -1, None
-    clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
-    marks = sorted(s for s in eval_at_seconds if s > clock)
-
-    def evaluate(step: int) -> None:
-        model.eval()
-        with torch.no_grad():
-            record = {"step": step, "seconds": clock, **eval_fn(model)}
-        model.train()
-        history.evals.append(record)
-
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, leave=False)
-    model.train()
-    done = start
-    try:
-        for step in bar:
-            t = time.perf_counter()
-            epoch, i = divmod(step, per_epoch)
-            if epoch != perm_epoch:
-                pg = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-                perm_epoch, perm = epoch, torch.randperm(n, generator=pg)
-            idx = perm[i * batch_size : (i + 1) * batch_size]
-            x = transform(x_all[idx]).to(dev)
-            y = None if y_all is None else y_all[idx].to(dev)
-            c = model.config
-            lazy_r1 = c.r1_gamma > 0 and step % c.r1_every == 0
-            logs = train_step(model, x, opt_d, opt_g, y=y, generator=g, r1=lazy_r1)
-            if not all(math.isfinite(v) for v in logs.values()):
-                raise TrainingDiverged(
-                    f"a GAN loss became non-finite at step {step} ({logs}); lower the "
-                    f"learning rate (now {lr}) or add an R1 penalty (r1_gamma)",
-                    history,
-                )
-            clock += time.perf_counter() - t
-            done = step + 1
-            history.steps.append(step)
-            history.seconds.append(clock)
-            for k, v in logs.items():
-                history.logs.setdefault(k, []).append(v)
-            if step % 10 == 0:
-                bar.set_postfix(d=f"{logs['d']:.3f}", g=f"{logs['g']:.3f}")
-            at_mark = passed_mark(marks, clock)
-            if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
-                evaluate(done)
-            if checkpoint_every and done % checkpoint_every == 0:
-                save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
-            if max_seconds is not None and clock >= max_seconds:
-                break
-    except KeyboardInterrupt:
-        history.interrupted = True
-        print(f"genedu: interrupted after {done} steps; returning the history so far.")
-    except TrainingDiverged:
-        raise  # the weights are NaN now: keep the last good checkpoint instead
-    except Exception:
-        if checkpoint is not None:  # a crash keeps what was trained so far
-            save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
-        raise
-    finally:
-        bar.close()
-    if checkpoint is not None and (checkpoint_every or history.interrupted):
-        save_training_state(checkpoint, model, opt_d, opt_g, done, history, seed)
-    if eval_fn is not None and not history.interrupted:
-        if not (history.evals and history.evals[-1]["step"] == done):
-            evaluate(done)
-    model.eval()
-    return history

@@ -23,6 +23,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from .distributed import is_main
+
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FORMAT = "genedu-checkpoint/1"
 
@@ -115,8 +117,10 @@ def save(
     """Save `model` (which has a dataclass `.config`) with its metrics and training command.
 
     half=True stores floating tensors as float16 to keep shipped weights small; `load`
-    returns them as float32.
+    returns them as float32. Under torchrun only rank 0 writes; every rank gets the path.
     """
+    if not is_main():
+        return _stem(path)
     cls = type(model)
     meta = {
         "format": FORMAT,

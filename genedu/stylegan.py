@@ -19,8 +19,8 @@ $$w'_{ijk} = s_i \, w_{ijk}, \qquad
 each output channel back to unit variance for unit-variance inputs: what AdaIN did to
 the activations, done to the weights. Per-pixel noise, scaled per layer, adds the
 stochastic details. D is the GAN chapter's DCGAN discriminator (with the minibatch-std
-feature), so the comparison with DCGAN changes G alone; training is `genedu.gan.fit`,
-the GAN chapter's loop, unchanged.
+feature), so the comparison with DCGAN changes G alone; training is the GAN chapter's
+loop, `genedu.train.fit` with ``step=gan.train_step``, unchanged.
 
 Images are floats in [0, 1] outside the model; G's raw output and D's input live in
 [-1, 1]. The layers that take a w are numbered 0 .. num_ws-1, coarse (4×4) to fine.
@@ -355,7 +355,8 @@ class AugmentedDiscriminator(nn.Module):
 
 class StyleGAN(GAN):
     """G (`StyleGenerator`) and D (`AugmentedDiscriminator`) in one module, trained by
-    `genedu.gan.fit` like any GAN (use lr 2e-3 and betas (0, 0.99), StyleGAN2's Adam).
+    ``genedu.train.fit(model, images, step=genedu.gan.train_step)`` like any GAN (use lr
+    2e-3 and betas (0, 0.99), StyleGAN2's Adam).
 
     D is the DCGAN's (see `AugmentedDiscriminator`): only G differs from the GAN chapter.
     `sample(n, psi=...)`, `mix(z1, z2, crossover)` and `generate(z, ...)` draw from the

@@ -1,21 +1,25 @@
-"""One plain training loop for every likelihood-style model, plus budgets and seeding.
+"""One training loop for every family, plus budgets and seeding.
 
-`fit` is deliberately short: pick a batch, compute ``model.loss(batch)["loss"]``,
-step the optimiser, log. Everything around it exists so a learner loses nothing:
-a NaN guard that names the step, Ctrl-C that returns the history so far, and
-checkpoints that resume to exactly the numbers an uninterrupted run gives.
-GANs keep their own two-player loop in ``gan.py``.
+`fit` walks seeded batches and hands each to a *step*: by default `loss_step`, which
+computes ``model.loss(batch)["loss"]``, steps back and steps the optimiser; a GAN
+passes `genedu.gan.train_step` (D, then G). Everything around the step lives here, once,
+so a learner loses nothing: a NaN guard that names the step, Ctrl-C that returns the
+history so far, checkpoints that resume to exactly the numbers an uninterrupted run
+gives, and the same code under ``torchrun`` with DistributedDataParallel (see
+`distributed`): rank 0 alone logs, evaluates and saves.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +28,7 @@ from tqdm.auto import tqdm
 
 from . import hub
 from .data import ImageSet, to_unit
+from .distributed import Replica, agree, distributed, is_main
 
 Batch = torch.Tensor | tuple[torch.Tensor, ...]
 
@@ -105,11 +110,52 @@ def _as_tensors(data) -> tuple[torch.Tensor, ...]:
         raise ValueError("fit: data must be a Tensor, a tuple of Tensors or an ImageSet")
     if len({len(t) for t in tensors}) != 1:
         raise ValueError(f"fit: tensors in data differ in length: {[len(t) for t in tensors]}")
+    if len(tensors[0]) == 0:
+        raise ValueError("fit: data is empty; expected at least one example")
     return tensors
 
 
 def _default_transform(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return to_unit(x) if x.dtype == torch.uint8 else x
+
+
+# ----------------------------------------------------------------------------- the step
+
+
+def loss_step(
+    model: nn.Module,
+    batch: Batch,
+    optimizers: Mapping[str, torch.optim.Optimizer],
+    *,
+    step: int,
+    generator: torch.Generator,
+    grad_clip: float | None = None,
+) -> dict[str, torch.Tensor]:
+    """The default step: ``model.loss(batch)["loss"]``, backward, one optimiser step.
+
+    Returns what `model.loss` returned, for the log. A NaN or inf loss raises
+    TrainingDiverged before the weights change.
+    """
+    out = model.loss(batch)
+    if not isinstance(out, dict) or "loss" not in out:
+        raise ValueError("model.loss(batch) must return a dict with the key 'loss'")
+    (opt,) = optimizers.values()
+    loss = out["loss"]
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(
+            f"the loss became {loss.item()} at step {step}; lower the learning rate "
+            f"(now {opt.param_groups[0]['lr']}) or clip gradients (grad_clip=)",
+            History(),
+        )
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip is not None:
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    opt.step()
+    return out
+
+
+# ------------------------------------------------------------------------ checkpoints
 
 
 def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -119,7 +165,7 @@ def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
     for pid, state in sd["state"].items():
         for k, v in state.items():
             if isinstance(v, torch.Tensor):
-                tensors[f"optim/{pid}/{k}"] = v
+                tensors[f"{pid}/{k}"] = v
             else:
                 plain[f"{pid}/{k}"] = v
     return tensors, {"param_groups": sd["param_groups"], "plain": plain}
@@ -128,46 +174,108 @@ def _flatten_optimizer(opt: torch.optim.Optimizer) -> tuple[dict, dict]:
 def _restore_optimizer(opt: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
     state: dict[int, dict] = {}
     for key, v in tensors.items():
-        if key.startswith("optim/"):
-            _, pid, k = key.split("/", 2)
-            state.setdefault(int(pid), {})[k] = v
+        pid, k = key.split("/", 1)
+        state.setdefault(int(pid), {})[k] = v
     for key, v in meta["plain"].items():
         pid, k = key.split("/", 1)
         state.setdefault(int(pid), {})[k] = v
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def save_training_state(
-    path, model, opt, step: int, history: History, seed: int, rng_state: torch.Tensor | None = None
-) -> None:
-    """A resumable checkpoint: weights, optimiser, RNG state, history (no pickles).
+TRAINING_STATE = "genedu-training-state/2"
 
-    rng_state: the global torch RNG state to resume from (default: the current one).
-    """
-    opt_tensors, opt_meta = _flatten_optimizer(opt)
+
+def history_file(path) -> Path:
+    """Where a training checkpoint keeps its per-step log: one JSON line per step,
+    appended at each save, so saving costs what changed, not the whole history."""
+    stem = hub._stem(path)
+    return stem.parent / f"{stem.name}.history.jsonl"
+
+
+def _write_history(path, history: History, written: int) -> int:
+    """Append the steps after the first `written` to the log; return how many it holds."""
+    with history_file(path).open("a") as f:
+        for i in range(written, len(history.steps)):
+            row = {"step": history.steps[i], "seconds": history.seconds[i]}
+            row.update({k: v[i] for k, v in history.logs.items()})
+            f.write(json.dumps(row) + "\n")
+    return len(history.steps)
+
+
+def _read_history(path, lines: int) -> History:
+    """The first `lines` steps of the log (a crash may have left more, never fewer)."""
+    log = history_file(path)
+    rows = log.read_text().splitlines()[:lines] if log.is_file() else []
+    if len(rows) < lines:
+        raise hub.CheckpointError(f"{log} holds {len(rows)} steps; the checkpoint needs {lines}")
+    history = History()
+    for row in map(json.loads, rows):
+        history.steps.append(row.pop("step"))
+        history.seconds.append(row.pop("seconds"))
+        for k, v in row.items():
+            history.logs.setdefault(k, []).append(v)
+    log.write_text("".join(r + "\n" for r in rows))  # drop what a crash left past `lines`
+    return history
+
+
+def save_training_state(path, model, optimizers, step, history, seed, written=0, rng_state=None):
+    """A resumable checkpoint: weights, every optimiser, the RNG state and the history,
+    without pickles. `written`: how many steps of the history the log already holds.
+    Returns how many it holds now."""
+    if isinstance(optimizers, torch.optim.Optimizer):
+        optimizers = {"model": optimizers}
     tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-    tensors.update(opt_tensors)
+    metas = {}
+    for name, opt in optimizers.items():
+        opt_tensors, metas[name] = _flatten_optimizer(opt)
+        tensors.update({f"optim/{name}/{k}": v for k, v in opt_tensors.items()})
     tensors["rng/torch"] = torch.get_rng_state() if rng_state is None else rng_state
+    hub._stem(path).parent.mkdir(parents=True, exist_ok=True)
+    written = _write_history(path, history, written)
     meta = {
-        "format": "genedu-training-state/1",
+        "format": TRAINING_STATE,
         "step": step,
         "seed": seed,
-        "optimizer": opt_meta,
-        "history": asdict(history),
+        "optimizers": metas,
+        "history": {"lines": written, "evals": history.evals, "interrupted": history.interrupted},
     }
     hub.write_tensors(path, tensors, json.loads(json.dumps(meta)))
+    return written
 
 
-def load_training_state(path, model, opt) -> tuple[int, History]:
-    """Restore what `save_training_state` wrote; returns (step, history)."""
+def discard_training_state(path) -> None:
+    """Remove a training checkpoint and its log once the model they made is saved."""
+    if is_main():
+        for leftover in (*hub._files(hub._stem(path)), history_file(path)):
+            leftover.unlink(missing_ok=True)
+
+
+def load_training_state(path, model, optimizers) -> tuple[int, History]:
+    """Restore what `save_training_state` wrote into `model` and `optimizers`;
+    returns (step, history)."""
+    if isinstance(optimizers, torch.optim.Optimizer):
+        optimizers = {"model": optimizers}
     tensors, meta = hub.read_tensors(path)
-    if meta.get("format") != "genedu-training-state/1":
-        raise hub.CheckpointError(f"{path} is not a genedu training checkpoint")
+    if meta.get("format") != TRAINING_STATE:
+        raise hub.CheckpointError(
+            f"{path} is not a genedu training checkpoint ({TRAINING_STATE}); "
+            f"its format is {meta.get('format')!r}"
+        )
+    if set(meta["optimizers"]) != set(optimizers):
+        raise hub.CheckpointError(
+            f"{path} holds optimisers {sorted(meta['optimizers'])}, this run has "
+            f"{sorted(optimizers)}"
+        )
     weights = {k[len("model/") :]: v for k, v in tensors.items() if k.startswith("model/")}
     hub.load_state(model, weights, source=f"training checkpoint {path}")
-    _restore_optimizer(opt, tensors, meta["optimizer"])
+    for name, opt in optimizers.items():
+        prefix = f"optim/{name}/"
+        own = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+        _restore_optimizer(opt, own, meta["optimizers"][name])
     torch.set_rng_state(tensors["rng/torch"])
-    return meta["step"], History(**meta["history"])
+    history = _read_history(path, meta["history"]["lines"])
+    history.evals = meta["history"]["evals"]
+    return meta["step"], history
 
 
 def warmup_cosine(steps: int, warmup: int = 100, floor: float = 0.1) -> Callable[[int], float]:
@@ -192,15 +300,38 @@ def passed_mark(marks: list[float], clock: float) -> bool:
     return passed
 
 
+def _optimizers(model, optimizer, lr: float, betas) -> dict[str, torch.optim.Optimizer]:
+    """The optimisers `fit` steps, by name: what the caller passed, else the model's own
+    (`model.optimizers(lr=, betas=)`, as a GAN has one per player), else one Adam."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return {"model": optimizer}
+    if optimizer is not None:
+        return dict(optimizer)
+    if hasattr(model, "optimizers"):
+        return dict(model.optimizers(lr=lr, betas=betas))
+    return {"model": torch.optim.Adam(model.parameters(), lr=lr, betas=betas or (0.9, 0.999))}
+
+
+def _floats(out: dict) -> dict[str, float]:
+    """A step's numbers for the log: scalars as floats, anything else as NaN."""
+    return {
+        k: float(v.detach()) if isinstance(v, torch.Tensor) and v.dim() == 0
+        else float(v) if isinstance(v, int | float) else math.nan
+        for k, v in out.items()
+    }  # fmt: skip
+
+
 def fit(
     model: nn.Module,
     data: torch.Tensor | tuple[torch.Tensor, ...] | ImageSet,
     *,
     steps: int,
+    step: Callable[..., dict] = loss_step,
     lr: float = 1e-3,
+    betas: tuple[float, float] | None = None,
     batch_size: int = 128,
     transform: Callable[..., torch.Tensor] | None = None,
-    optimizer: torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | Mapping[str, torch.optim.Optimizer] | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     grad_clip: float | None = None,
@@ -214,133 +345,158 @@ def fit(
     max_seconds: float | None = None,
     progress: bool = True,
 ) -> History:
-    """Train `model` by minimising ``model.loss(batch)["loss"]`` for `steps` steps.
+    """Train `model` for `steps` steps of `step` on seeded batches of `data`.
 
     data: a Tensor, a tuple of Tensors sharing their first dimension (for example
-        ``(images, labels)``) or an ImageSet. The batch handed to `model.loss` is the
+        ``(images, labels)``) or an ImageSet. The batch handed to the step is the
         Tensor, or the tuple, after `transform`.
+    step: called as ``step(model, batch, optimizers, step=i, generator=g)`` and returns
+        the numbers to log. The default, `loss_step`, minimises ``model.loss(batch)
+        ["loss"]``; a GAN passes `genedu.gan.train_step`. `g` is seeded by `seed` and i.
+    lr / betas: for the optimisers `fit` builds: the model's own ``model.optimizers(lr=,
+        betas=)`` when it has one (a GAN: one Adam per player), else one Adam; betas None
+        means that optimiser's default. Or pass `optimizer` (one, or a dict by name).
     transform: applied to the first tensor of each batch as ``transform(x, generator=g)``;
         by default uint8 images become floats in [0, 1]. Pass `genedu.data.binarize` for
-        dynamic binarisation: it draws from a per-step seeded generator, so runs repeat.
-    lr_schedule: a factor on the learning rate at each step, for example a cosine decay
-        ``lambda step: 0.5 * (1 + math.cos(math.pi * step / steps))``.
+        dynamic binarisation: it draws from the step's seeded generator, so runs repeat.
+    lr_schedule: a factor on the learning rate at each step, for example `warmup_cosine`.
     Batches walk a fresh seeded permutation each epoch, so the order depends only on
     `seed` and the step: a resumed run sees exactly the batches it would have seen.
     checkpoint / checkpoint_every: save a resumable state there every N steps, at the
-        end, and on Ctrl-C; `resume=True` continues from it when it exists.
+        end, on Ctrl-C and on a crash; `resume=True` continues from it when it exists,
+        with this call's learning rate.
     eval_fn / eval_every: call ``eval_fn(model)`` (in eval mode, no grad) every N steps
         and at the end; its numbers land in ``history.evals`` with the training time.
     eval_at_seconds: also evaluate when the training clock passes each of these marks.
     max_seconds: stop once training has taken this long. The clock (``history.seconds``)
         counts training steps only, not evaluations or checkpoints.
-    Returns the History. A NaN or inf loss raises TrainingDiverged naming the step;
-    Ctrl-C stops cleanly and returns the history so far with ``interrupted=True``.
+    Under torchrun each of the N ranks takes 1/N of every batch (batch_size is the
+    global batch), gradients are averaged, and rank 0 alone evaluates and saves.
+    Returns the History. A NaN or inf loss raises TrainingDiverged naming the step and
+    keeps the last checkpoint; Ctrl-C stops cleanly and returns the history so far with
+    ``interrupted=True``.
     """
     tensors = _as_tensors(data)
     n = len(tensors[0])
-    if batch_size > n:
-        batch_size = n
+    batch_size = min(batch_size, n)
     if steps < 0 or batch_size < 1:
         raise ValueError(f"fit: steps must be >= 0 and batch_size >= 1, got {steps}, {batch_size}")
     if checkpoint_every is not None and checkpoint is None:
         raise ValueError("fit: checkpoint_every needs a checkpoint path")
+    rank, world = distributed()
+    if batch_size % world:
+        raise ValueError(f"fit: batch_size {batch_size} must divide among {world} processes")
     transform = transform or _default_transform
+    if grad_clip is not None:
+        step = functools.partial(step, grad_clip=grad_clip)
+    if device is None and world > 1 and torch.cuda.is_available():
+        device = f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     dev = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(dev)
-    opt = optimizer or torch.optim.Adam(model.parameters(), lr=lr)
+    optimizers = _optimizers(model, optimizer, lr, betas)
+    base_lrs = {k: [g["lr"] for g in o.param_groups] for k, o in optimizers.items()}
 
-    base_lrs = [group["lr"] for group in opt.param_groups]  # what lr_schedule scales
     seed_everything(seed)
-    start, history = 0, History()
+    start, history, written = 0, History(), 0
     if resume and checkpoint is not None and hub.exists(checkpoint):
-        start, history = load_training_state(checkpoint, model, opt)
-        history.interrupted = False
+        start, history = load_training_state(checkpoint, model, optimizers)
+        history.interrupted, written = False, len(history.steps)
+        for name, opt in optimizers.items():  # this call's learning rate
+            for group, base in zip(opt.param_groups, base_lrs[name], strict=True):
+                group["lr"] = base
+    if world > 1:  # every rank starts from rank 0's weights, and draws its own noise
+        for t in model.state_dict().values():
+            torch.distributed.broadcast(t, 0)
+        torch.manual_seed(seed * 1_000_003 + 7919 * start + rank)
+    runner = model
+    if world > 1 and step is loss_step and any(p.requires_grad for p in model.parameters()):
+        runner = Replica(model)
+    local = batch_size // world
     per_epoch = n // batch_size
     perm_epoch, perm = -1, None
     clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
     marks = sorted(s for s in eval_at_seconds if s > clock)
 
-    def evaluate(step: int) -> None:
+    def evaluate(done: int) -> None:
         model.eval()
         with torch.no_grad():
-            record = {"step": step, "seconds": clock, **eval_fn(model)}
+            record = {"step": done, "seconds": clock, **eval_fn(model)}
         model.train()
         history.evals.append(record)
 
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, leave=False)
+    def save(done: int, rng_state=None) -> None:
+        nonlocal written
+        if rank == 0:
+            written = save_training_state(
+                checkpoint, model, optimizers, done, history, seed, written, rng_state
+            )
+
+    bar = tqdm(range(start, steps), initial=start, total=steps, leave=False,
+               disable=not progress or rank > 0)  # fmt: skip
+    evaluating = eval_fn is not None and rank == 0
     model.train()
     done = start  # steps completed: what a checkpoint resumes from
     in_step, rng_before = False, None  # a Ctrl-C mid-step resumes from the step's start
     try:
-        for step in bar:
+        for index in bar:
             in_step, rng_before = True, torch.get_rng_state()
             t = time.perf_counter()
-            epoch, i = divmod(step, per_epoch)
+            epoch, i = divmod(index, per_epoch)
             if epoch != perm_epoch:
                 g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
                 perm_epoch, perm = epoch, torch.randperm(n, generator=g)
             idx = perm[i * batch_size : (i + 1) * batch_size]
-            g_step = torch.Generator().manual_seed(seed * 1_000_003 + 7919 * step + 1)
+            g_step = torch.Generator().manual_seed(seed * 1_000_003 + 7919 * index + 1)
             batch = [transform(tensors[0][idx], generator=g_step)] + [t[idx] for t in tensors[1:]]
-            batch = [b.to(dev) for b in batch]
-
-            out = model.loss(batch[0] if len(batch) == 1 else tuple(batch))
-            if not isinstance(out, dict) or "loss" not in out:
-                raise ValueError("model.loss(batch) must return a dict with the key 'loss'")
-            loss = out["loss"]
-            if not torch.isfinite(loss):
+            batch = [b[rank * local : (rank + 1) * local].to(dev) for b in batch]
+            if lr_schedule is not None:
+                for name, opt in optimizers.items():
+                    for group, base in zip(opt.param_groups, base_lrs[name], strict=True):
+                        group["lr"] = base * lr_schedule(index)
+            out = step(runner, batch[0] if len(batch) == 1 else tuple(batch), optimizers,
+                       step=index, generator=g_step)  # fmt: skip
+            done, in_step = index + 1, False
+            clock += time.perf_counter() - t
+            stop = max_seconds is not None and clock >= max_seconds
+            logs, stop = agree(_floats(out), stop, world)
+            watched = {"loss": logs["loss"]} if "loss" in logs else logs
+            if not all(math.isfinite(v) for v in watched.values()):
                 raise TrainingDiverged(
-                    f"the loss became {loss.item()} at step {step}; lower the learning rate "
-                    f"(now {opt.param_groups[0]['lr']}) or clip gradients (grad_clip=)",
+                    f"a loss became non-finite at step {index} ({logs}); lower the learning "
+                    "rate or clip gradients",
                     history,
                 )
-            if lr_schedule is not None:
-                for group, base in zip(opt.param_groups, base_lrs, strict=True):
-                    group["lr"] = base * lr_schedule(step)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            done, in_step = step + 1, False
-            clock += time.perf_counter() - t
 
-            history.steps.append(step)
+            history.steps.append(index)
             history.seconds.append(clock)
-            for k, v in out.items():
-                history.logs.setdefault(k, []).append(
-                    float(v.detach()) if v.dim() == 0 else math.nan
-                )
-            if step % 10 == 0:
-                bar.set_postfix(loss=f"{loss.item():.4g}")
+            for k, v in logs.items():
+                history.logs.setdefault(k, []).append(v)
+            if index % 10 == 0:
+                bar.set_postfix({k: f"{v:.4g}" for k, v in list(logs.items())[:2]})
             at_mark = passed_mark(marks, clock)
-            if eval_fn is not None and (at_mark or (eval_every and done % eval_every == 0)):
+            if evaluating and (at_mark or (eval_every and done % eval_every == 0)):
                 evaluate(done)
             if checkpoint_every and done % checkpoint_every == 0:
-                save_training_state(checkpoint, model, opt, done, history, seed)
-            if max_seconds is not None and clock >= max_seconds:
+                save(done)
+            if stop:
                 break
     except KeyboardInterrupt:
         history.interrupted = True
         print(f"genedu: interrupted after {done} steps; returning the history so far.")
+    except TrainingDiverged as err:
+        err.history = history  # the weights may be NaN now: keep the last checkpoint
+        raise
     except Exception:
         if checkpoint is not None:  # a crash keeps what was trained so far
-            save_training_state(
-                checkpoint, model, opt, done, history, seed, rng_before if in_step else None
-            )
+            save(done, rng_before if in_step else None)
         raise
     finally:
         bar.close()
     if checkpoint is not None and (checkpoint_every or history.interrupted):
         # Interrupted inside a step: that step is redone on resume, from its starting RNG.
-        save_training_state(
-            checkpoint, model, opt, done, history, seed, rng_before if in_step else None
-        )
-    if (
-        eval_fn is not None
-        and not history.interrupted
-        and not (history.evals and history.evals[-1]["step"] == done)
-    ):
-        evaluate(done)
+        save(done, rng_before if in_step else None)
+    if evaluating and not history.interrupted:
+        if not (history.evals and history.evals[-1]["step"] == done):
+            evaluate(done)
     model.eval()
     return history

@@ -10,6 +10,7 @@ from torch import nn
 
 from genedu import data, gan, hub
 from genedu.gan import GAN, GANConfig
+from genedu.train import TrainingDiverged, fit
 
 REAL = torch.tensor([2.0, -1.0])
 FAKE = torch.tensor([0.5, -3.0])
@@ -92,12 +93,12 @@ def changed(before, module) -> bool:
 
 def test_train_step_moves_each_player_only_through_its_own_optimiser():
     model = small()
-    opt_d, opt_g = gan.optimizers(model)
-    assert {id(p) for g in opt_d.param_groups for p in g["params"]} == {
+    opts = model.optimizers()
+    assert {id(p) for g in opts["d"].param_groups for p in g["params"]} == {
         id(p) for p in model.discriminator.parameters()
     }
     d0, g0 = params(model.discriminator), params(model.generator)
-    logs = gan.train_step(model, real_batch(), opt_d, opt_g)
+    logs = gan.train_step(model, real_batch(), opts)
     assert changed(d0, model.discriminator) and changed(g0, model.generator)
     assert set(logs) >= {"d", "g", "d_real", "d_fake"}
     assert all(math.isfinite(v) for v in logs.values())
@@ -105,10 +106,10 @@ def test_train_step_moves_each_player_only_through_its_own_optimiser():
     # freeze one optimiser (lr 0): its player must not move, whatever the other does
     for frozen in ("d", "g"):
         model = small()
-        opt_d, opt_g = gan.optimizers(model)
-        (opt_d if frozen == "d" else opt_g).param_groups[0]["lr"] = 0.0
+        opts = model.optimizers()
+        opts[frozen].param_groups[0]["lr"] = 0.0
         d0, g0 = params(model.discriminator), params(model.generator)
-        gan.train_step(model, real_batch(), opt_d, opt_g)
+        gan.train_step(model, real_batch(), opts)
         assert changed(d0, model.discriminator) == (frozen == "g")
         assert changed(g0, model.generator) == (frozen == "d")
         assert all(p.requires_grad for p in model.discriminator.parameters())
@@ -116,9 +117,9 @@ def test_train_step_moves_each_player_only_through_its_own_optimiser():
 
 def test_ema_follows_the_generator_by_its_decay():
     model = small(ema_decay=0.9)
-    opt_d, opt_g = gan.optimizers(model)
+    opts = model.optimizers()
     ema0 = params(model.generator_ema)
-    gan.train_step(model, real_batch(), opt_d, opt_g)
+    gan.train_step(model, real_batch(), opts)
     for e0, e, p in zip(
         ema0, model.generator_ema.parameters(), model.generator.parameters(), strict=True
     ):
@@ -167,11 +168,10 @@ def test_minibatch_std_sees_a_collapsed_batch():
 
 def test_bad_inputs_raise_clear_errors():
     model = small()
-    opt_d, opt_g = gan.optimizers(model)
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
-        gan.fit(model, real_batch() * 2, steps=1, progress=False)
+        fit(model, real_batch() * 2, step=gan.train_step, steps=1, progress=False)
     with pytest.raises(ValueError, match="expected data of shape"):
-        gan.fit(model, torch.rand(4, 1, 20, 20), steps=1, progress=False)
+        fit(model, torch.rand(4, 1, 20, 20), step=gan.train_step, steps=1, progress=False)
     with pytest.raises(ValueError, match="unconditional"):
         model.check_data(real_batch(4), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="unconditional"):
@@ -200,20 +200,21 @@ def test_fit_learns_the_ring_of_gaussians():
         return (x.norm(dim=1) - 2).abs().mean().item()
 
     before = radius_error(model)
-    history = gan.fit(
-        model, ring, steps=600, lr=1e-3, batch_size=128, progress=False,
+    history = fit(
+        model, ring, step=gan.train_step, steps=600, lr=1e-3, batch_size=128, progress=False,
         eval_fn=lambda m: {"radius_error": radius_error(m)}, eval_every=300,
     )  # fmt: skip
     assert [e["step"] for e in history.evals] == [300, 600]
     assert history.evals[-1]["radius_error"] < 0.3 < before
 
 
-def test_fit_is_deterministic_and_resumes_after_an_interrupt(tmp_path):
+def test_fit_is_deterministic_and_resumes_exactly_after_an_interrupt(tmp_path):
     x = (data.load("mnist5k", "train").images[:256].float() / 255).clone()
 
     def run(steps, **kw):
         model = small()
-        history = gan.fit(model, x, steps=steps, batch_size=32, progress=False, **kw)
+        history = fit(model, x, step=gan.train_step, steps=steps, batch_size=32,
+                      lr=2e-4, progress=False, **kw)  # fmt: skip
         return model, history
 
     a, ha = run(6)
@@ -234,28 +235,37 @@ def test_fit_is_deterministic_and_resumes_after_an_interrupt(tmp_path):
     assert h.interrupted and len(h.steps) == 3 and hub.exists(ckpt)
     m2, h2 = run(6, checkpoint=ckpt, resume=True)
     assert h2.steps == list(range(6)) and not h2.interrupted
+    # both players' weights and both optimisers' moments came back: the resumed game
+    # ends exactly where the uninterrupted one did
+    assert h2.logs == ha.logs
+    for (name, p), q in zip(a.state_dict().items(), m2.state_dict().values(), strict=True):
+        assert torch.equal(p, q), name
 
 
 def test_conditional_fit_with_minibatch_std_and_lazy_r1():
     train = data.load("mnist5k", "train")
     model = small(num_classes=10, minibatch_std=True, r1_gamma=1.0, r1_every=2)
-    history = gan.fit(model, (train.images[:128], train.labels[:128]), steps=4, batch_size=32,
-                      progress=False)  # fmt: skip
+    history = fit(model, (train.images[:128], train.labels[:128]), step=gan.train_step,
+                  steps=4, batch_size=32, progress=False)  # fmt: skip
     assert [v > 0 for v in history.logs["r1"]] == [True, False, True, False]  # lazy: every 2nd
-    with pytest.raises(ValueError, match=r"in 0\.\.9, got torch.int64 \(128,\) with values"):
-        gan.fit(model, (train.images[:128], train.labels[:128] + 1), steps=1, progress=False)
+    with pytest.raises(ValueError, match=r"in 0\.\.9, got torch.int64 \(32,\) with values"):
+        fit(model, (train.images[:128], train.labels[:128] + 1), step=gan.train_step,
+            steps=1, batch_size=32, progress=False)  # fmt: skip
 
 
 def test_fit_names_the_step_where_the_game_diverged(monkeypatch):
     model = small()
-    monkeypatch.setattr(gan, "train_step", lambda *a, **k: {"d": float("nan"), "g": 0.0})
-    with pytest.raises(gan.TrainingDiverged, match="at step 0"):
-        gan.fit(model, real_batch(), steps=3, progress=False)
+    def diverging(*args, **kwargs):
+        return {"d": float("nan"), "g": 0.0}
+
+    with pytest.raises(TrainingDiverged, match="at step 0"):
+        fit(model, real_batch(), step=diverging, steps=3, progress=False)
 
 
 def test_max_seconds_stops_the_loop():
     model = small()
-    history = gan.fit(model, real_batch(), steps=10_000, max_seconds=0.0, progress=False)
+    history = fit(model, real_batch(), step=gan.train_step, steps=10_000, max_seconds=0.0,
+                  progress=False)  # fmt: skip
     assert len(history.steps) == 1
 
 

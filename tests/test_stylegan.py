@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genedu import gan, hub, stylegan
+from genedu import gan, hub, stylegan, train
 from genedu.stylegan import StyleGAN, StyleGANConfig
 
 TINY = StyleGANConfig(shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2,
@@ -276,8 +276,8 @@ def test_fit_trains_a_tiny_stylegan_and_a_checkpoint_round_trips(tmp_path):
     model = tiny(augment="color,translation", r1_every=2).train()
     images = (torch.rand(64, 1, 16, 16) * 255).to(torch.uint8)
     before = [p.detach().clone() for p in model.generator.parameters()]
-    history = gan.fit(model, images, steps=4, lr=2e-3, betas=(0.0, 0.99), batch_size=16,
-                      progress=False)  # fmt: skip
+    history = train.fit(model, images, step=gan.train_step, steps=4, lr=2e-3,
+                        betas=(0.0, 0.99), batch_size=16, progress=False)  # fmt: skip
     assert len(history.steps) == 4 and all(torch.isfinite(torch.tensor(history["d"])))
     assert any(r > 0 for r in history["r1"])  # lazy R1 ran
     after = list(model.generator.parameters())
