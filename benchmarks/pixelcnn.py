@@ -82,7 +82,7 @@ def sampling(args) -> list[dict]:
     for method in ("cached", "naive"):
         start = time.perf_counter()
         gen = torch.Generator().manual_seed(SEED)
-        images[method] = model.sample(args.sample_n, generator=gen, method=method, condition=y)
+        images[method] = model.sample(args.sample_n, generator=gen, method=method, y=y)
         times[method] = time.perf_counter() - start
         print(f"{method}: {args.sample_n} images in {times[method]:.2f} s", flush=True)
     same = torch.equal(images["cached"], images["naive"])

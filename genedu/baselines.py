@@ -21,20 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def check_binary(x: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
-    """Raise ValueError unless `x` is a float N×`shape` tensor of 0s and 1s."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(
-            f"{what}: expected a float tensor of 0s and 1s, got "
-            f"{getattr(x, 'dtype', type(x).__name__)}; use genedu.data.binarize"
-        )
-    if tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(
-            f"{what}: expected shape N×{'×'.join(map(str, shape))}, got {tuple(x.shape)}"
-        )
-    if ((x != 0) & (x != 1)).any():
-        raise ValueError(f"{what}: expected binary values (0 or 1); binarise the images first")
+from . import inputs
 
 
 @dataclass(frozen=True)
@@ -53,14 +40,16 @@ class IndependentBernoulli(nn.Module):
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor, pseudo_count: float = 1.0) -> IndependentBernoulli:
         """Set mu to the smoothed pixel means, the maximum-likelihood (MAP) solution."""
-        check_binary(x, self.config.shape, "IndependentBernoulli.fit_closed_form")
+        inputs.images(x, self.config.shape, what="IndependentBernoulli.fit_closed_form",
+                      values="binary", dtype=self.logits.dtype)  # fmt: skip
         mu = (x.sum(0) + pseudo_count) / (len(x) + 2 * pseudo_count)
         self.logits.copy_(torch.logit(mu))
         return self
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, *, y: None = None) -> torch.Tensor:
         """log p(x) in nats, one value per example: shape (N,)."""
-        check_binary(x, self.config.shape, "IndependentBernoulli.log_prob")
+        inputs.images(x, self.config.shape, what="IndependentBernoulli.log_prob",
+                      values="binary", dtype=self.logits.dtype)  # fmt: skip
         logits = self.logits.expand_as(x)
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
@@ -69,8 +58,12 @@ class IndependentBernoulli(nn.Module):
         return {"loss": nll, "nll": nll}
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, y: None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """n binary images (n×C×H×W, float in {0, 1})."""
+        n = inputs.count(n, "IndependentBernoulli.sample: n")
+        inputs.labels(y, n, 0, what="IndependentBernoulli.sample")
         probs = torch.sigmoid(self.logits).expand(n, *self.config.shape)
         return torch.bernoulli(probs, generator=generator)
 
@@ -95,14 +88,15 @@ class BernoulliMixture(nn.Module):
 
     def component_log_probs(self, x: torch.Tensor) -> torch.Tensor:
         """log pi_k + log p(x | k) for every example and component: shape (N, K)."""
-        check_binary(x, self.config.shape, "BernoulliMixture")
+        inputs.images(x, self.config.shape, what="BernoulliMixture", values="binary",
+                      dtype=self.logits.dtype)  # fmt: skip
         x = x.flatten(1)  # (N, D)
         logits = self.logits.flatten(1)  # (K, D)
         # log p(x|k) = sum_d x_d log mu_kd + (1 - x_d) log(1 - mu_kd), as two matmuls
         log_px_k = x @ F.logsigmoid(logits).T + (1 - x) @ F.logsigmoid(-logits).T  # (N, K)
         return F.log_softmax(self.weight_logits, 0) + log_px_k
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, *, y: None = None) -> torch.Tensor:
         """log p(x) = logsumexp_k [log pi_k + log p(x | k)] in nats: shape (N,)."""
         return torch.logsumexp(self.component_log_probs(x), dim=1)
 
@@ -142,15 +136,23 @@ class BernoulliMixture(nn.Module):
 
     @torch.no_grad()
     def sample(
-        self, n: int, *, generator: torch.Generator | None = None, component: int | None = None
+        self,
+        n: int,
+        *,
+        y: None = None,
+        generator: torch.Generator | None = None,
+        component: int | None = None,
     ) -> torch.Tensor:
         """n binary images: pick k ~ pi (or the given `component`), then every pixel."""
+        n = inputs.count(n, "BernoulliMixture.sample: n")
+        inputs.labels(y, n, 0, what="BernoulliMixture.sample")
         if component is None:
             k = torch.multinomial(
                 torch.softmax(self.weight_logits, 0), n, True, generator=generator
             )
         else:
-            if not 0 <= component < self.config.components:
+            component = inputs.count(component, "BernoulliMixture.sample: component", minimum=0)
+            if component >= self.config.components:
                 raise ValueError(
                     f"component must be in [0, {self.config.components}), got {component}"
                 )
@@ -176,17 +178,8 @@ class IndependentHistogram(nn.Module):
         self.logits = nn.Parameter(torch.zeros(256, *config.shape))  # uniform before fitting
 
     def _levels(self, x: torch.Tensor, what: str) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise ValueError(f"{what}: expected float images in [0, 1]; use genedu.data.to_unit")
-        if tuple(x.shape[1:]) != tuple(self.config.shape) or x.dim() != 4:
-            expected = "×".join(map(str, self.config.shape))
-            raise ValueError(f"{what}: expected shape N×{expected}, got {tuple(x.shape)}")
-        levels = x * 255
-        if x.numel() and (
-            x.min() < 0 or x.max() > 1 or ((levels - levels.round()).abs() > 1e-3).any()
-        ):
-            raise ValueError(f"{what}: expected 8-bit values k/255 in [0, 1]")
-        return levels.round().long()
+        inputs.images(x, self.config.shape, what=what, values="levels", dtype=self.logits.dtype)
+        return (x * 255).round().long()
 
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor, pseudo_count: float = 1.0) -> IndependentHistogram:
@@ -198,15 +191,23 @@ class IndependentHistogram(nn.Module):
         self.logits.copy_(torch.log(counts + pseudo_count))
         return self
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, *, y: None = None) -> torch.Tensor:
         """log p(x) in nats, one value per image: shape (N,)."""
         levels = self._levels(x, "IndependentHistogram.log_prob")
         log_p = F.log_softmax(self.logits, dim=0).flatten(1)  # (256, C·H·W)
         return log_p.gather(0, levels.flatten(1)).sum(1)  # log p of each value, summed
 
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        nll = -self.log_prob(batch).mean()
+        return {"loss": nll, "nll": nll}
+
     @torch.no_grad()
-    def sample(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, y: None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """n images (n×C×H×W) in [0, 1], every value drawn on its own."""
+        n = inputs.count(n, "IndependentHistogram.sample: n")
+        inputs.labels(y, n, 0, what="IndependentHistogram.sample")
         probs = F.softmax(self.logits, dim=0).flatten(1).T.cpu()  # (C·H·W, 256)
         levels = torch.multinomial(probs, n, replacement=True, generator=generator)
         return levels.T.reshape(n, *self.config.shape).float().to(self.logits.device) / 255

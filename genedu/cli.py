@@ -349,7 +349,7 @@ def _gan_quality(model, args, n: int = 10_000) -> dict:
     if k and getattr(args, "cas_steps", 0):
         labels = torch.arange(50_000) % k
         g = torch.Generator().manual_seed(args.seed + 1)
-        generated = model.sample(50_000, generator=g, y=labels).cpu()[..., crop, crop]
+        generated = model.sample(50_000, generator=g, y=labels, mean=True).cpu()[..., crop, crop]
         cas = metrics.classification_accuracy_score(
             generated, labels, test.images, test.labels, steps=args.cas_steps, seed=args.seed
         )
@@ -424,7 +424,7 @@ def _train_pixelcnn(args):
         found = _eval_numbers(history.evals[-1]) if history.evals else measure(model)
         if classes:
             nll_y = -sum(
-                model.log_prob(x_test[i : i + 250], y_test[i : i + 250]).sum().item()
+                model.log_prob(x_test[i : i + 250], y=y_test[i : i + 250]).sum().item()
                 for i in range(0, len(x_test), 250)
             )
             found["test_nll_given_class_nats"] = round(nll_y / len(x_test), 3)
@@ -604,11 +604,14 @@ def _cmd_sample(args) -> int:
         texts = text.generate(
             model, args.prompt, args.chars or (40 if boundary else 500),
             temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-            num_samples=args.n or (10 if boundary else 1), generator=g,
+            num_samples=args.n if args.n is not None else (10 if boundary else 1), generator=g,
         )  # fmt: skip
         print(("\n" if boundary else "\n\n---\n\n").join(texts))
         return 0
-    images = model.sample(args.n or 64, generator=g)
+    from .vae import VAE
+
+    means = {"mean": True} if isinstance(model, VAE) else {}  # a VAE's usual picture
+    images = model.sample(64 if args.n is None else args.n, generator=g, **means)
     fig = viz.image_grid(images.clamp(0, 1), nrow=args.nrow)
     fig.savefig(args.out, dpi=150, bbox_inches="tight")
     print(f"wrote {args.out}")

@@ -170,19 +170,6 @@ def check_images(images: torch.Tensor, what: str = "images") -> None:
         )
 
 
-def check_float_images(x, shape: tuple[int, ...], what: str, hint: str) -> None:
-    """Raise a ValueError unless x is a float tensor N×`shape`; `hint` says how to make one."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise ValueError(
-            f"{what}: expected a float tensor in [0, 1], got "
-            f"{getattr(x, 'dtype', type(x).__name__)}; {hint}"
-        )
-    if x.dim() != len(shape) + 1 or tuple(x.shape[1:]) != tuple(shape):
-        raise ValueError(
-            f"{what}: expected shape N×{'×'.join(map(str, shape))}, got {tuple(x.shape)}"
-        )
-
-
 def to_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 images in 0..255 to float32 in [0, 1]."""
     check_images(images)

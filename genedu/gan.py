@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import inputs
 from .distributed import average_gradients
 
 LOSSES = ("minimax", "nonsaturating", "hinge")
@@ -270,38 +271,20 @@ class GAN(nn.Module):
         return self
 
     # ------------------------------------------------------------------ inputs
-    def check_data(self, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        """Raise a ValueError unless x (and y) is what this GAN was built for."""
-        c = self.config
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"GAN: expected a float tensor, got {got}")
-        if tuple(x.shape[1:]) != tuple(c.shape):
-            raise ValueError(f"GAN: expected data of shape (N, {c.shape}), got {tuple(x.shape)}")
-        if self.images and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
-                f"GAN: images must lie in [0, 1], got values in "
-                f"[{x.min().item():.3g}, {x.max().item():.3g}]"
-            )
-        self._check_labels(y, len(x))
+    def check_data(self, x: torch.Tensor, y: torch.Tensor | None = None, what: str = "GAN"):
+        """Raise a clear error unless x (and y) is what this GAN was built for: images in
+        [0, 1] (or points), and labels when it is class-conditional. Returns y as int64."""
+        inputs.images(x, self.config.shape, what=what, values="unit" if self.images else "any",
+                      dtype=next(self.parameters()).dtype)  # fmt: skip
+        return self._check_labels(y, len(x), what)
 
-    def _check_labels(self, y: torch.Tensor | None, n: int) -> None:
-        k = self.config.num_classes
-        if k == 0:
-            if y is not None:
-                raise ValueError("GAN: this GAN is unconditional (num_classes=0); pass no labels")
-            return
-        if y is None:
-            raise ValueError(f"GAN: this GAN is conditional on {k} classes; pass labels y")
-        if y.dtype != torch.int64 or y.shape != (n,) or y.min() < 0 or y.max() >= k:
-            got = f"{y.dtype} {tuple(y.shape)}"
-            if y.numel() and not y.is_floating_point():
-                got += f" with values in {y.min().item()}..{y.max().item()}"
-            raise ValueError(f"GAN: labels must be int64 of shape ({n},) in 0..{k - 1}, got {got}")
+    def _check_labels(self, y, n: int, what: str = "GAN") -> torch.Tensor | None:
+        return inputs.labels(y, n, self.config.num_classes, what=what)
 
     # ------------------------------------------------------------------ sampling
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """z ~ N(0, I): (n, latent_dim)."""
+        n = inputs.count(n, "GAN.noise: n")
         dev = next(self.parameters()).device
         return torch.randn(n, self.config.latent_dim, generator=generator).to(dev)
 
@@ -309,11 +292,9 @@ class GAN(nn.Module):
         self, z: torch.Tensor, y: torch.Tensor | None = None, *, ema: bool = True
     ) -> torch.Tensor:
         """Samples for given latents (images in [0, 1]); the EMA generator when there is one."""
-        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"GAN: z must have shape (N, {self.config.latent_dim}), got {tuple(z.shape)}"
-            )
-        self._check_labels(y, len(z))
+        inputs.vectors(z, self.config.latent_dim, what="GAN.generate: z",
+                       dtype=next(self.parameters()).dtype)  # fmt: skip
+        y = self._check_labels(y, len(z), "GAN.generate")
         g = self.generator_ema if ema and self.generator_ema is not None else self.generator
         return self.to_data(g(z, y))
 
@@ -330,17 +311,14 @@ class GAN(nn.Module):
         Conditional GANs take `y`: an int for n samples of one class, a tensor of n
         labels, or None for the classes in turn (0, 1, ..., K-1, 0, ...).
         """
+        n = inputs.count(n, "GAN.sample: n")
         k = self.config.num_classes
-        if not k and y is not None:
-            raise ValueError("GAN: this GAN is unconditional (num_classes=0); pass no y")
         if k and y is None:
             y = torch.arange(n) % k
-        elif k and isinstance(y, int):
-            y = torch.full((n,), y, dtype=torch.int64)
+        y = self._check_labels(y, n, "GAN.sample")
         dev = next(self.parameters()).device
         z = self.noise(n, generator)
         if y is not None:
-            self._check_labels(y, n)
             y = y.to(dev)
         was_training = self.training
         self.eval()
@@ -356,17 +334,19 @@ class GAN(nn.Module):
     def loss(self, batch, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
         """Both players' losses on one batch, for logging and the model contract.
 
-        "loss" is their sum, which nothing should minimise as one number: the players
-        pull in opposite directions. Train with `train_step`.
+        "loss" is D's loss, the one number of the game that a step of training lowers
+        (D's half of `train_step`); "g" is G's, which it lowers against the D of the
+        moment. No single optimiser should descend both: train with `train_step`.
         """
         x, y = batch if isinstance(batch, tuple | list) else (batch, None)
+        y = self.check_data(x, y, "GAN.loss")
         z = self.noise(len(x), generator)
         fake = self.to_data(self.generator(z, y))
         d_loss = discriminator_loss(
             self.discriminator(x, y), self.discriminator(fake, y), self.config.loss
         )
         g_loss = generator_loss(self.discriminator(fake, y), self.config.loss)
-        return {"loss": d_loss + g_loss, "d": d_loss, "g": g_loss}
+        return {"loss": d_loss, "d": d_loss, "g": g_loss}
 
     def optimizers(self, *, lr: float = 2e-4, betas: tuple[float, float] | None = None) -> dict:
         """One Adam per player, as `train_step` wants them: {"d": ..., "g": ...}.
@@ -409,7 +389,7 @@ def train_step(
     data.
     """
     x, y = batch if isinstance(batch, tuple | list) else (batch, None)
-    model.check_data(x, y)
+    y = model.check_data(x, y, "gan.train_step")
     opt_d, opt_g = optimizers["d"], optimizers["g"]
     c = model.config
     D, G = model.discriminator, model.generator

@@ -96,14 +96,78 @@ def _tuples(value):
     return value
 
 
-def _import(qualname: str):
+# Every model family `load` may build: the JSON's "class" is looked up here, never
+# imported by its name, so a checkpoint cannot make genedu call anything else.
+FAMILIES = {
+    "genedu.baselines.IndependentBernoulli": "genedu.baselines.BernoulliConfig",
+    "genedu.baselines.BernoulliMixture": "genedu.baselines.MixtureConfig",
+    "genedu.baselines.IndependentHistogram": "genedu.baselines.HistogramConfig",
+    "genedu.vae.VAE": "genedu.vae.VAEConfig",
+    "genedu.gan.GAN": "genedu.gan.GANConfig",
+    "genedu.stylegan.StyleGAN": "genedu.stylegan.StyleGANConfig",
+    "genedu.pixelcnn.PixelCNN": "genedu.pixelcnn.PixelCNNConfig",
+    "genedu.pixelcnn.GatedPixelCNN": "genedu.pixelcnn.PixelCNNConfig",
+    "genedu.text.NGram": "genedu.text.NGramConfig",
+    "genedu.text.CharRNN": "genedu.text.RNNConfig",
+    "genedu.text.CharTransformer": "genedu.text.TransformerConfig",
+    "genedu.metrics.Classifier": "genedu.metrics.ClassifierConfig",
+}
+
+
+def _registered(qualname: str):
+    """The class a registered name stands for (imported only now, from genedu)."""
     module, _, attr = qualname.rpartition(".")
-    if not module.startswith("genedu."):
-        raise CheckpointError(f"refusing to build {qualname!r}: only genedu models can be loaded")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _family(meta: dict, where: str):
+    """(model class, config class) for a checkpoint's JSON, or a CheckpointError that
+    names the field that is wrong."""
+    expected = {"name": str, "class": str, "config_class": str, "config": dict, "metrics": dict}
+    for key, kind in expected.items():
+        if not isinstance(meta.get(key), kind):
+            got = type(meta[key]).__name__ if key in meta else "nothing"
+            raise CheckpointError(f"{where}: field {key!r} must be {kind.__name__}, got {got}")
+    if not isinstance(meta.get("command"), str | None):
+        raise CheckpointError(f"{where}: field 'command' must be a string or null")
+    cls_name, config_name = meta["class"], meta["config_class"]
+    if cls_name not in FAMILIES:
+        raise CheckpointError(
+            f"{where}: refusing to build {cls_name!r}: 'class' must be one of genedu's model "
+            f"families ({', '.join(sorted(FAMILIES))})"
+        )
+    if config_name != FAMILIES[cls_name]:
+        raise CheckpointError(
+            f"{where}: refusing to build {config_name!r}: {cls_name} takes a "
+            f"{FAMILIES[cls_name]} as 'config_class'"
+        )
+    return _registered(cls_name), _registered(config_name)
+
+
+def _config(config_cls, values: dict, where: str):
+    """Build the frozen config, checking each JSON value against the field's default."""
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise CheckpointError(
+            f"{where} has config fields {sorted(unknown)} that {config_cls.__name__} lacks"
+        )
+    kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,), tuple: (builtins.list,)}
+    for key, value in values.items():
+        default = fields[key].default
+        allowed = kinds.get(type(default))
+        if value is None or default is None or allowed is None:
+            continue
+        if not isinstance(value, allowed) or (bool not in allowed and isinstance(value, bool)):
+            raise CheckpointError(
+                f"{where}: config field {key!r} must be {type(default).__name__} "
+                f"(like its default {default!r}), got {value!r}"
+            )
     try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise CheckpointError(f"this genedu has no {qualname} ({err})") from err
+        return config_cls(**{k: _tuples(v) for k, v in values.items()})
+    except (TypeError, ValueError) as err:
+        msg = f"{where}: its config is not a valid {config_cls.__name__}: {err}"
+        raise CheckpointError(msg) from err
 
 
 def save(
@@ -122,6 +186,11 @@ def save(
     if not is_main():
         return _stem(path)
     cls = type(model)
+    if f"{cls.__module__}.{cls.__qualname__}" not in FAMILIES:
+        raise CheckpointError(
+            f"hub.save: {cls.__qualname__} is not one of genedu's model families, so `load` "
+            "could not rebuild it; register it in genedu.hub.FAMILIES"
+        )
     meta = {
         "format": FORMAT,
         "name": _stem(path).name,
@@ -177,20 +246,29 @@ def _resolve(name: str | os.PathLike) -> Path:
 
 
 def load(name: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild a model from a shipped reference name or a checkpoint path, in eval mode."""
+    """Rebuild a model from a shipped reference name or a checkpoint path, in eval mode.
+
+    Only the families in `FAMILIES` are built; the JSON is checked field by field, and
+    a tensor holding NaN or inf is refused by name.
+    """
     stem = _resolve(name)
     tensors, meta = read_tensors(stem)
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{stem}.json is not a genedu model checkpoint ({FORMAT})")
-    cls, config_cls = _import(meta["class"]), _import(meta["config_class"])
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = set(meta["config"]) - fields
-    if unknown:
+    where = f"{stem}.json"
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{where} is not a genedu model checkpoint ({FORMAT})")
+    cls, config_cls = _family(meta, where)
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()]
+    if bad:
         raise CheckpointError(
-            f"{stem}.json has config fields {sorted(unknown)} that {config_cls.__name__} lacks"
+            f"{stem}.safetensors: tensor(s) {', '.join(bad)} hold NaN or inf; the checkpoint "
+            "is corrupt, or was saved from a run that diverged"
         )
-    config = config_cls(**{k: _tuples(v) for k, v in meta["config"].items()})
-    model = cls(config)
+    config = _config(config_cls, meta["config"], where)
+    try:
+        model = cls(config)
+    except (TypeError, ValueError) as err:
+        msg = f"{where}: its config does not make a {cls.__name__}: {err}"
+        raise CheckpointError(msg) from err
     load_state(model, tensors, source=f"checkpoint {stem.name}")
     return model.to(device).eval()
 

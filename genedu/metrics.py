@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import inputs
+
 
 def bits_per_dim(nll_nats: torch.Tensor | float, dims: int) -> torch.Tensor | float:
     """Negative log-likelihood in nats per example -> bits per dimension."""
@@ -89,14 +91,7 @@ class Classifier(nn.Module):
         )
 
     def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            got = x.dtype if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"Classifier: expected float images in [0, 1], got {got}")
-        if tuple(x.shape[1:]) != tuple(self.config.shape) or x.dim() != 4:
-            raise ValueError(
-                f"Classifier: expected images of shape (N, {self.config.shape}), got "
-                f"{tuple(x.shape)}"
-            )
+        inputs.images(x, self.config.shape, what="Classifier", dtype=self.head[-1].weight.dtype)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Penultimate activations, (N, features)."""
@@ -216,16 +211,8 @@ def feature_network(name: str = "classifier-mnist") -> Classifier:
 
 
 def check_unit_images(x: torch.Tensor, what: str = "images") -> None:
-    """Raise a ValueError unless x is float (N, C, H, W) with values in [0, 1]."""
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() != 4:
-        got = f"{x.dtype} {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"{what}: expected float images (N, C, H, W) in [0, 1], got {got}")
-    lo, hi = x.min().item(), x.max().item()
-    if not (0.0 <= lo and hi <= 1.0):
-        raise ValueError(
-            f"{what}: images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; "
-            "uint8 images need to_unit(), [-1, 1] images need (x + 1) / 2"
-        )
+    """A clear error unless x is float32 (N, C, H, W) with values in [0, 1]."""
+    inputs.images(x, what=what, hint="uint8 images need to_unit(), [-1, 1] images (x + 1) / 2")
 
 
 @torch.no_grad()

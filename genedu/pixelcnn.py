@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import check_float_images
+from . import inputs
 
 LIKELIHOODS = ("bernoulli", "categorical", "logistic")
 LEVELS = 256  # grey levels of an 8-bit channel
@@ -185,40 +185,14 @@ class _PixelModel(nn.Module):
 
     # ------------------------------------------------------------ checks
     def _check(self, x: torch.Tensor, what: str) -> None:
-        kind = self.config.likelihood
-        hint = "use genedu.data.binarize (bernoulli) or genedu.data.to_unit (256 levels)"
-        check_float_images(x, self.config.shape, what, hint)
-        if kind == "bernoulli" and not ((x == 0) | (x == 1)).all():
-            raise ValueError(
-                f"{what}: a Bernoulli PixelCNN models binary images: expected values in "
-                "{0, 1}; binarise with genedu.data.binarize"
-            )
-        levels = x * (LEVELS - 1)
-        if kind != "bernoulli" and ((levels - levels.round()).abs() > 1e-3).any():
-            raise ValueError(
-                f"{what}: a {kind} PixelCNN models 8-bit images: expected values k/255 in "
-                "[0, 1]; use genedu.data.to_unit on uint8 images"
-            )
-        if kind != "bernoulli" and x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(f"{what}: expected values in [0, 1]")
+        """A Bernoulli PixelCNN models binary images; the others 8-bit grey levels."""
+        values = "binary" if self.config.likelihood == "bernoulli" else "levels"
+        inputs.images(x, self.config.shape, what=f"PixelCNN.{what}", values=values,
+                      dtype=self.head[1].weight.dtype)  # fmt: skip
 
-    def _labels(self, y, n: int) -> torch.Tensor | None:
-        k = self.config.num_classes
-        if k == 0:
-            if y is not None:
-                raise ValueError("this PixelCNN is not class-conditional (num_classes=0)")
-            return None
-        if y is None:
-            raise ValueError(
-                f"this PixelCNN is class-conditional: pass {n} labels in 0..{k - 1} "
-                "(log_prob alone also takes none: it sums over the classes)"
-            )
-        y = torch.as_tensor(y, device=self.head[1].weight.device)
-        if y.dim() == 0:
-            y = y.expand(n)
-        if y.shape != (n,) or y.is_floating_point() or (y < 0).any() or (y >= k).any():
-            raise ValueError(f"labels: expected {n} integers in 0..{k - 1}, got {y}")
-        return y.long()
+    def _labels(self, y, n: int, what: str = "PixelCNN") -> torch.Tensor | None:
+        y = inputs.labels(y, n, self.config.num_classes, what=what)
+        return None if y is None else y.to(self.head[1].weight.device)
 
     # ------------------------------------------------------------ the distribution
     def _params(self, raw: torch.Tensor) -> torch.Tensor:
@@ -234,7 +208,7 @@ class _PixelModel(nn.Module):
         self._check(x, "forward")
         return self._params(self._network(x, self._labels(y, len(x))))
 
-    def log_prob(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, *, y: torch.Tensor | None = None) -> torch.Tensor:
         """Exact log p(x | y), or log p(x), in nats per image, shape (B,).
 
         A class-conditional model given no labels returns the exact marginal
@@ -243,7 +217,7 @@ class _PixelModel(nn.Module):
         k = self.config.num_classes
         if k and y is None:
             self._check(x, "log_prob")
-            per_class = [self.log_prob(x, torch.full((len(x),), c)) for c in range(k)]
+            per_class = [self.log_prob(x, y=torch.full((len(x),), c)) for c in range(k)]
             return torch.logsumexp(torch.stack(per_class), 0) - math.log(k)
         return self.log_prob_pixels(x, y).flatten(1).sum(1)
 
@@ -261,16 +235,16 @@ class _PixelModel(nn.Module):
             return logistic_mixture_log_prob(params, x, self.config.mixtures)
         return per_value.sum(1)
 
-    def bits_per_dim(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def bits_per_dim(self, x: torch.Tensor, *, y: torch.Tensor | None = None) -> torch.Tensor:
         """-log2 p(x) / D per image: nats divided by D·ln 2."""
-        return -self.log_prob(x, y) / (x[0].numel() * math.log(2))
+        return -self.log_prob(x, y=y) / (x[0].numel() * math.log(2))
 
     def loss(self, batch) -> dict[str, torch.Tensor]:
         """Mean negative log-likelihood in nats per image; batch is x or (x, labels)."""
         x, y = (batch, None) if isinstance(batch, torch.Tensor) else batch
         if self.config.num_classes == 0:
             y = None  # (images, labels) batches also train an unconditional model
-        nll = -self.log_prob(x, y).mean()
+        nll = -self.log_prob(x, y=y).mean()
         return {"loss": nll, "bits_per_dim": nll / (x[0].numel() * math.log(2))}
 
     # ------------------------------------------------------------ generation
@@ -324,20 +298,19 @@ class _PixelModel(nn.Module):
         *,
         generator: torch.Generator | None = None,
         method: str = "cached",
-        condition: torch.Tensor | int | None = None,
+        y: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """n images (n, C, H, W) in [0, 1], drawn pixel by pixel in raster order.
 
         method="naive" reruns the whole network for every pixel; "cached" recomputes only
         what the pixel depends on. Both draw the same uniforms from `generator`, so they
-        give the same images. condition: class labels (n,) or one int; a conditional
-        model given none draws each image's class from the uniform prior first.
+        give the same images. y: class labels (n,) or one int; a conditional model given
+        none draws each image's class from the uniform prior first.
         """
-        if n < 1:
-            raise ValueError(f"sample: n must be >= 1, got {n}")
-        if self.config.num_classes and condition is None:
-            condition = torch.randint(self.config.num_classes, (n,), generator=generator)
-        y = self._labels(condition, n)
+        n = inputs.count(n, "PixelCNN.sample: n")
+        if self.config.num_classes and y is None:
+            y = torch.randint(self.config.num_classes, (n,), generator=generator)
+        y = self._labels(y, n, "PixelCNN.sample")
         x = torch.zeros(n, *self.config.shape, device=self.head[1].weight.device)
         return self._generate(x, torch.zeros_like(x, dtype=torch.bool), y, generator, method)
 
@@ -348,14 +321,14 @@ class _PixelModel(nn.Module):
         *,
         generator: torch.Generator | None = None,
         method: str = "cached",
-        condition: torch.Tensor | int | None = None,
+        y: torch.Tensor | int | None = None,
     ) -> torch.Tensor:
         """Fill the unknown pixels of x from the first unknown one on, in raster order.
 
         known_mask: bool, broadcastable to x as (N or 1, C or 1, H, W); known pixels are
         returned unchanged. A PixelCNN conditions only on what comes before, so known
         pixels after the first unknown one are kept but not looked ahead to.
-        condition: class labels; a conditional model given none draws each image's class
+        y: class labels; a conditional model given none draws each image's class
         from its exact posterior given the known pixels before the first unknown one,
         p(y | x_<t) ∝ p(y) p(x_<t | y).
         """
@@ -380,10 +353,11 @@ class _PixelModel(nn.Module):
                 "known_mask: the logistic mixture draws a pixel's channels together, so "
                 "each pixel must be known or unknown as a whole (pass shape (N, 1, H, W))"
             )
-        if self.config.num_classes and condition is None:
+        if self.config.num_classes and y is None:
             posterior = self._class_posterior(x, known).cpu()  # the generator lives on the CPU
-            condition = posterior.multinomial(1, generator=generator)[:, 0]
-        return self._generate(x, known, self._labels(condition, len(x)), generator, method)
+            y = posterior.multinomial(1, generator=generator)[:, 0]
+        return self._generate(x, known, self._labels(y, len(x), "PixelCNN.complete"), generator,
+                              method)  # fmt: skip
 
     @torch.no_grad()
     def _class_posterior(self, x: torch.Tensor, known: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import inputs
 from .gan import GAN, LOSSES, Discriminator, GANConfig
 
 NOISE_MODES = ("random", "fixed", "zero")  # resampled every call, drawn once, or off
@@ -381,13 +382,9 @@ class StyleGAN(GAN):
     def w(self, z: torch.Tensor, psi: float = 1.0, *, ema: bool = True) -> torch.Tensor:
         r"""The truncated style $\bar w + \psi (f(z) - \bar w)$: (N, latent_dim) -> (N, w_dim).
         psi = 1 leaves w alone; psi = 0 gives the average w for every z."""
-        if not 0.0 <= psi <= 1.0:
-            raise ValueError(f"StyleGAN: psi must lie in [0, 1], got {psi}")
-        c = self.config
-        if z.dim() != 2 or z.shape[1] != c.latent_dim:
-            raise ValueError(
-                f"StyleGAN: z must have shape (N, {c.latent_dim}), got {tuple(z.shape)}"
-            )
+        psi = inputs.number(psi, "StyleGAN: psi", low=0, high=1)
+        inputs.vectors(z, self.config.latent_dim, what="StyleGAN: z",
+                       dtype=next(self.parameters()).dtype)  # fmt: skip
         g = self.player(ema=ema)
         w = g.mapping(z)
         return torch.lerp(g.mapping.w_avg, w, psi) if psi != 1.0 else w
@@ -401,16 +398,15 @@ class StyleGAN(GAN):
     ):
         """Images in [0, 1] for latents z (N, latent_dim), truncated by psi; from the EMA
         generator unless ema=False."""
-        if y is not None:
-            raise ValueError("StyleGAN: this model is unconditional; pass no labels")
+        inputs.labels(y, len(z), 0, what="StyleGAN.generate")
         ws = self.w(z, psi, ema=ema)[:, None].expand(-1, self.config.num_ws, -1)
         return self.synthesize(ws, noise=noise, generator=generator, ema=ema)
 
     @torch.no_grad()
     def sample(self, n: int, *, generator=None, y=None, psi: float = 1.0, noise: str = "fixed"):
         """n images (n, C, R, R) in [0, 1]: z ~ N(0, I), truncated by psi, in eval mode."""
-        if y is not None:
-            raise ValueError("StyleGAN: this model is unconditional; pass no y")
+        n = inputs.count(n, "StyleGAN.sample: n")
+        inputs.labels(y, n, 0, what="StyleGAN.sample")
         z = self.noise(n, generator)
         was_training = self.training
         self.eval()
@@ -430,8 +426,12 @@ class StyleGAN(GAN):
         """Images whose layers 0 .. crossover-1 (the coarse ones) take w1 = f(z1) and the
         rest take w2 = f(z2). crossover = 0 is z2's image, num_ws is z1's."""
         k = self.config.num_ws
-        if not 0 <= crossover <= k:
+        crossover = inputs.count(crossover, "StyleGAN.mix: crossover", minimum=0)
+        if crossover > k:
             raise ValueError(f"StyleGAN: crossover must lie in 0..{k} (num_ws), got {crossover}")
+        dtype = next(self.parameters()).dtype
+        inputs.vectors(z1, self.config.latent_dim, what="StyleGAN.mix: z1", dtype=dtype)
+        inputs.vectors(z2, self.config.latent_dim, what="StyleGAN.mix: z2", dtype=dtype)
         if z1.shape != z2.shape:
             raise ValueError(
                 f"StyleGAN: z1 and z2 must match, got {tuple(z1.shape)}, {tuple(z2.shape)}"

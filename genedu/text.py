@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import inputs
 from .data import TextSet
 
 SMOOTHING = ("interpolated", "add-k")
@@ -194,14 +195,16 @@ class CharModel(nn.Module):
         self.vocab = CharVocab(config.vocab)
 
     def check_rows(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or x.dtype != torch.long or x.dim() != 2:
-            raise ValueError(
-                f"{type(self).__name__}: rows of character ids, an int64 tensor (N, T+1), "
-                f"got {getattr(x, 'dtype', type(x).__name__)} {tuple(getattr(x, 'shape', ()))}"
-            )
+        name = type(self).__name__
+        if not isinstance(x, torch.Tensor) or x.dtype != torch.long:
+            raise TypeError(f"{name}: expected rows of character ids, an int64 tensor (N, T+1), "
+                            f"got {inputs.described(x)}")  # fmt: skip
+        if x.dim() != 2 or len(x) == 0:
+            raise ValueError(f"{name}: expected rows of character ids, a non-empty (N, T+1), "
+                             f"got {inputs.described(x)}")  # fmt: skip
         if x.shape[1] < 2 or x.min() < -1 or x.max() >= len(self.vocab):
             raise ValueError(
-                f"{type(self).__name__}: rows need T+1 >= 2 ids in 0..{len(self.vocab) - 1} "
+                f"{type(self).__name__}: expected rows of T+1 >= 2 ids in 0..{len(self.vocab) - 1} "
                 f"(-1 pads), got shape {tuple(x.shape)} and ids {x.min().item()}..{x.max().item()}"
             )
 
@@ -218,15 +221,20 @@ class CharModel(nn.Module):
         logp, real = self._token_log_probs(batch)
         return {"loss": -(logp * real).sum() / real.sum().clamp(min=1)}
 
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+    def log_prob(self, x: torch.Tensor, *, y: None = None) -> torch.Tensor:
         """log p of each row's predicted characters, in nats: (N, T+1) -> (N,)."""
+        inputs.labels(y, len(x), 0, what=f"{type(self).__name__}.log_prob")
         logp, real = self._token_log_probs(x)
         return (logp * real).sum(1)
 
     @torch.no_grad()
-    def sample(self, n: int, *, generator=None, length: int = 100, **decoding) -> torch.Tensor:
+    def sample(
+        self, n: int, *, y: None = None, generator=None, length: int = 100, **decoding
+    ) -> torch.Tensor:
         """n sequences of up to `length` new ids after the boundary (or a newline), -1
         after a boundary-model's stop: (n, length). `decoding`: temperature, top_k, top_p."""
+        n, length = inputs.count(n, "sample: n"), inputs.count(length, "sample: length")
+        inputs.labels(y, n, 0, what=f"{type(self).__name__}.sample")
         chars = self.vocab.chars
         start = self.config.boundary or ("\n" if "\n" in chars else chars[0])
         ids = self.vocab.encode(start).repeat(n, 1)
@@ -569,10 +577,9 @@ def filter_logits(
     the kept support. temperature divides the logits (0: greedy, all mass on the argmax);
     top_k keeps the k likeliest; top_p keeps the smallest set of likeliest characters
     whose probability reaches p (Holtzman et al. 2020)."""
-    if temperature < 0 or (top_k is not None and top_k < 1):
-        raise ValueError(f"temperature >= 0 and top_k >= 1, got {temperature}, {top_k}")
-    if top_p is not None and not 0 < top_p <= 1:
-        raise ValueError(f"top_p must lie in (0, 1], got {top_p}")
+    temperature = inputs.number(temperature, "temperature", low=0)
+    top_k = None if top_k is None else inputs.count(top_k, "top_k")
+    top_p = None if top_p is None else inputs.number(top_p, "top_p", low=0, high=1, open_low=True)
     logits = logits.float()
     if temperature == 0:
         keep = F.one_hot(logits.argmax(-1), logits.shape[-1]).bool()
@@ -606,8 +613,11 @@ def sample_ids(
 ) -> torch.Tensor:
     """Extend the contexts ids (B, T0) by up to n ids each, one at a time: (B, n). After
     a row draws `stop`, the rest of it is -1. Draws on the CPU, so a seed repeats."""
-    if ids.dim() != 2 or ids.shape[1] < 1:
-        raise ValueError(f"sample_ids: contexts (B, T0) with T0 >= 1, got {tuple(ids.shape)}")
+    if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
+        raise TypeError(f"sample_ids: expected int64 contexts (B, T0), got {inputs.described(ids)}")
+    if ids.dim() != 2 or ids.shape[1] < 1 or len(ids) == 0:
+        raise ValueError(f"sample_ids: contexts (B, T0) with B, T0 >= 1, got {tuple(ids.shape)}")
+    n = inputs.count(n, "sample_ids: n", minimum=0)
     was_training = model.training
     model.eval()
     dev = _device(model)
@@ -649,6 +659,11 @@ def generate(
     boundary), which is not returned. A model without one continues a text, so its
     prompt must not be empty.
     """
+    if not isinstance(prompt, str):
+        raise TypeError(f"generate: expected the prompt as a str, got {inputs.described(prompt)}")
+    n = inputs.count(n, "generate: n", minimum=0)
+    if num_samples is not None:
+        num_samples = inputs.count(num_samples, "generate: num_samples")
     boundary = model.config.boundary
     if not prompt and not boundary:
         raise ValueError(

@@ -139,6 +139,11 @@ def loss_step(
     out = model.loss(batch)
     if not isinstance(out, dict) or "loss" not in out:
         raise ValueError("model.loss(batch) must return a dict with the key 'loss'")
+    if len(optimizers) != 1:
+        raise ValueError(
+            f"loss_step steps one optimiser, and this model has {sorted(optimizers)}: pass "
+            "its own step, for a GAN step=genedu.gan.train_step"
+        )
     (opt,) = optimizers.values()
     loss = out["loss"]
     if not torch.isfinite(loss):

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import check_float_images
+from . import inputs
 
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHITECTURES = ("conv", "mlp")
@@ -132,25 +132,14 @@ class VAE(nn.Module):
     # ---------------------------------------------------------------- checks
     def _check(self, x: torch.Tensor, what: str) -> None:
         hint = "use genedu.data.binarize (digits) or genedu.data.to_unit (grey levels)"
-        check_float_images(x, self.config.shape, what, hint)
-        if x.numel() and (x.min() < 0 or x.max() > 1):
-            raise ValueError(
-                f"{what}: expected values in [0, 1], got [{x.min().item():.3g}, "
-                f"{x.max().item():.3g}]"
-            )
+        inputs.images(x, self.config.shape, what=f"VAE.{what}", hint=hint,
+                      dtype=self.to_posterior.weight.dtype)  # fmt: skip
 
-    def _labels(self, y: torch.Tensor | None, n: int) -> torch.Tensor | None:
-        k = self.config.num_classes
-        if k == 0:
-            if y is not None:
-                raise ValueError("this VAE is not class-conditional (num_classes=0): pass no y")
-            return None
+    def _labels(self, y, n: int, what: str = "VAE") -> torch.Tensor | None:
+        y = inputs.labels(y, n, self.config.num_classes, what=what)
         if y is None:
-            raise ValueError(f"this VAE is class-conditional: pass y, {n} labels in 0..{k - 1}")
-        y = torch.as_tensor(y, device=self.to_posterior.weight.device)
-        if y.shape != (n,) or y.is_floating_point() or (y < 0).any() or (y >= k).any():
-            raise ValueError(f"y: expected {n} integer labels in 0..{k - 1}, got {y}")
-        return F.one_hot(y.long(), k).float()
+            return None
+        return F.one_hot(y.to(self.to_posterior.weight.device), self.config.num_classes).float()
 
     # ---------------------------------------------------------------- the two networks
     def encode(
@@ -178,10 +167,8 @@ class VAE(nn.Module):
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """The mean image E[x | z] in [0, 1], (N, C, H, W), for codes z (N, latent_dim)."""
-        if z.dim() != 2 or z.shape[1] != self.config.latent_dim:
-            raise ValueError(
-                f"decode: expected z of shape N×{self.config.latent_dim}, got {tuple(z.shape)}"
-            )
+        inputs.vectors(z, self.config.latent_dim, what="VAE.decode: z",
+                       dtype=self.to_posterior.weight.dtype)  # fmt: skip
         return torch.sigmoid(self._decode(z, self._labels(y, len(z))))
 
     def log_likelihood(
@@ -190,6 +177,8 @@ class VAE(nn.Module):
         """log p(x | z) per example (N,), in nats, for images x (N, C, H, W) and codes z
         (N, latent_dim): the first term of the ELBO, one z per image."""
         self._check(x, "log_likelihood")
+        inputs.vectors(z, self.config.latent_dim, what="VAE.log_likelihood: z",
+                       dtype=self.to_posterior.weight.dtype)  # fmt: skip
         if z.shape != (len(x), self.config.latent_dim):
             raise ValueError(
                 f"log_likelihood: expected z of shape {len(x)}×{self.config.latent_dim} "
@@ -247,9 +236,9 @@ class VAE(nn.Module):
     def log_prob(
         self,
         x: torch.Tensor,
-        k: int = 100,
-        y: torch.Tensor | None = None,
         *,
+        y: torch.Tensor | None = None,
+        k: int = 100,
         generator: torch.Generator | None = None,
         max_samples: int = 20_000,
     ) -> torch.Tensor:
@@ -260,8 +249,8 @@ class VAE(nn.Module):
         Works through the examples in chunks of at most `max_samples` decoder passes.
         """
         self._check(x, "log_prob")
-        if k < 1:
-            raise ValueError(f"log_prob: k must be >= 1, got {k}")
+        k = inputs.count(k, "VAE.log_prob: k")
+        max_samples = inputs.count(max_samples, "VAE.log_prob: max_samples")
         y_onehot = self._labels(y, len(x))
         per_chunk = max(1, max_samples // k)
         out = []
@@ -288,13 +277,29 @@ class VAE(nn.Module):
         n: int,
         *,
         generator: torch.Generator | None = None,
-        y: torch.Tensor | None = None,
+        y: torch.Tensor | int | None = None,
         temperature: float = 1.0,
+        mean: bool = False,
     ) -> torch.Tensor:
-        """n images in [0, 1], (n, C, H, W): the decoder's mean at z ~ N(0, temperature² I)."""
+        """n draws x ~ p(x | z) at z ~ N(0, temperature² I): images (n, C, H, W) in [0, 1]
+        (binary for the Bernoulli decoder; Gaussian draws clipped to [0, 1]). mean=True
+        returns the decoder's mean image E[x | z] instead, the picture usually shown. A
+        class-conditional VAE given no y draws the classes in turn, 0, 1, ..., K-1, 0, ..."""
+        n = inputs.count(n, "VAE.sample: n")
+        if self.config.num_classes and y is None:  # the classes in turn, as a GAN does
+            y = torch.arange(n) % self.config.num_classes
+        temperature = inputs.number(temperature, "VAE.sample: temperature", low=0)
         device = self.to_posterior.weight.device
         z = temperature * torch.randn(n, self.config.latent_dim, generator=generator).to(device)
-        return torch.sigmoid(self._decode(z, self._labels(y, n)))
+        means = torch.sigmoid(self._decode(z, self._labels(y, n, "VAE.sample")))
+        if mean:
+            return means
+        if self.config.likelihood == "bernoulli":  # each pixel on with its probability
+            u = torch.rand(means.shape, generator=generator).to(device)
+            return (u < means).to(means.dtype)
+        eps = torch.randn(means.shape, generator=generator).to(device)
+        sigma = self.log_sigma.clamp(min=math.log(self.config.min_sigma)).exp().view(1, -1, 1, 1)
+        return (means + sigma * eps).clamp(0, 1)
 
 
 @torch.no_grad()

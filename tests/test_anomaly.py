@@ -300,3 +300,11 @@ def test_shipped_one_class_vae_gives_back_its_recorded_auroc(shared_data):
     result = anomaly.one_class(8, method="vae", model=hub.load("vae-mnist-8"),
                                test_set=data.load("mnist", "test"))  # fmt: skip
     assert result.auroc == pytest.approx(row["metrics"]["one_class_test_auroc"], abs=0.005)
+
+
+def test_the_likelihood_ratio_cancels_what_the_background_model_explains_too():
+    nlp = torch.tensor([100.0, 80.0, 120.0])  # -log p under the in-distribution model
+    background = torch.tensor([100.0, 100.0, 100.0])  # -log p under the background model
+    score = anomaly.likelihood_ratio_score(nlp, background)
+    assert score.tolist() == [0.0, -20.0, 20.0]  # explained only by the model: less anomalous
+    assert metrics.auroc(score, torch.tensor([False, False, True])) == 1.0

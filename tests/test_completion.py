@@ -204,7 +204,7 @@ def test_a_class_conditional_pixelcnn_draws_each_completions_class_from_the_post
     classes = posterior.multinomial(4, replacement=True, generator=g()).flatten()
     after = _after_multinomial(posterior)
     expected = model.complete(x.repeat_interleave(4, 0), known.expand(12, -1, -1, -1),
-                              generator=after, condition=classes)  # fmt: skip
+                              generator=after, y=classes)  # fmt: skip
     assert torch.equal(out.flatten(0, 1), expected)
 
 
@@ -212,3 +212,20 @@ def _after_multinomial(posterior):
     gen = torch.Generator().manual_seed(5)
     posterior.multinomial(4, replacement=True, generator=gen)
     return gen
+
+
+def test_the_latent_search_never_reads_the_hidden_pixels():
+    """The codes found, not the thresholded picture: whatever the hidden pixels hold,
+    the search starts from the same encoding and takes the same steps."""
+    model = _models()["vae"]
+    x = _digits(4, seed=5)
+    known = completion.mask("bottom", SHAPE[1:])
+    flipped = torch.where(known, x, 1 - x)
+    z = {}
+    for name, images in (("x", x), ("flipped", flipped)):
+        z[name] = completion.vae_search(model, images, known, samples=2, steps=5,
+                                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.equal(z["x"], z["flipped"])
+    # and the check can fail: the encoder itself does see the flipped pixels
+    with torch.no_grad():
+        assert not torch.equal(model.encode(x)[0], model.encode(flipped)[0])

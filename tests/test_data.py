@@ -624,3 +624,15 @@ def test_to_square_pools_larger_and_border_pads_smaller_images():
     assert torch.equal(padded[:, :, 2:30, 6:26], wide)
     with pytest.raises(ValueError, match="pad up to 16×16"):
         data.to_square(torch.rand(1, 1, 28, 28), 16)
+
+
+def test_a_sha256_mismatch_is_caught_as_an_md5_one_is(http_server, tmp_path):
+    base, served = http_server
+    (served / "blob.bin").write_bytes(BLOB)
+    spec = RemoteFile("blob.bin", (base + "blob.bin",), sha256=(sha256_of(b"another file"),))
+    assert not spec.matches(md5_of(BLOB), sha256_of(BLOB))
+    assert spec.matches(md5_of(BLOB), sha256_of(b"another file"))
+    dest = tmp_path / "downloads" / "blob.bin"
+    with pytest.raises(DownloadError, match="checksum mismatch"):
+        download(spec, dest)
+    assert not dest.exists()

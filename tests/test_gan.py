@@ -255,6 +255,7 @@ def test_conditional_fit_with_minibatch_std_and_lazy_r1():
 
 def test_fit_names_the_step_where_the_game_diverged(monkeypatch):
     model = small()
+
     def diverging(*args, **kwargs):
         return {"d": float("nan"), "g": 0.0}
 
@@ -275,3 +276,27 @@ def test_checkpoint_round_trips(tmp_path):
     loaded = hub.load(tmp_path / "g")
     g = lambda: torch.Generator().manual_seed(3)
     assert torch.equal(model.sample(8, generator=g()), loaded.sample(8, generator=g()))
+
+
+def test_a_conditional_d_judges_each_fake_with_the_label_g_drew_it_for():
+    model = small(num_classes=10)
+    x, y = real_batch(8), torch.arange(8) % 10
+    seen = {"g": [], "d": []}
+    g_forward, d_forward = model.generator.forward, model.discriminator.forward
+
+    def spy_g(z, labels):
+        seen["g"].append(labels.clone())
+        return g_forward(z, labels)
+
+    def spy_d(images, labels):
+        seen["d"].append((images is x, labels.clone()))
+        return d_forward(images, labels)
+
+    model.generator.forward, model.discriminator.forward = spy_g, spy_d
+    gan.train_step(model, (x, y), model.optimizers(), generator=torch.Generator().manual_seed(3))
+    (drawn,) = seen["g"]
+    real = [labels for is_real, labels in seen["d"] if is_real]
+    fake = [labels for is_real, labels in seen["d"] if not is_real]
+    assert len(real) == 1 and torch.equal(real[0], y)
+    assert len(fake) == 2 and all(torch.equal(labels, drawn) for labels in fake)
+    assert not torch.equal(drawn, y)  # the fake labels are drawn, not the batch's

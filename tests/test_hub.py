@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from genedu import hub, train
 from genedu.baselines import BernoulliMixture, IndependentBernoulli, MixtureConfig
@@ -160,6 +161,48 @@ def test_classes_outside_genedu_are_refused(saved, field):
     edit_json(stem, lambda meta: meta.update({field: "os.system"}))
     with pytest.raises(CheckpointError, match="refusing to build 'os.system'"):
         hub.load(stem)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.pop("class"), "field 'class' must be str, got nothing"),
+        (lambda m: m.update({"class": ["genedu.vae.VAE"]}), "'class' must be str, got list"),
+        (lambda m: m.update(config="components=3"), "field 'config' must be dict, got str"),
+        (lambda m: m.update(metrics=[1, 2]), "field 'metrics' must be dict, got list"),
+        (lambda m: m.update(command=3), "field 'command' must be a string or null"),
+        (lambda m: m.update({"class": "genedu.hub.load"}), "refusing to build 'genedu.hub.load'"),
+        (lambda m: m.update(config_class="genedu.vae.VAEConfig"),
+         "BernoulliMixture takes a genedu.baselines.MixtureConfig"),
+        (lambda m: m["config"].update(components="3"), "config field 'components' must be int"),
+        (lambda m: m["config"].update(components=True), "config field 'components' must be int"),
+        (lambda m: m["config"].update(shape=16), "config field 'shape' must be tuple"),
+        (lambda m: m["config"].update(components=0), "does not make a BernoulliMixture"),
+    ],
+)  # fmt: skip
+def test_each_corrupt_field_is_named(saved, change, message):
+    _, stem = saved
+    edit_json(stem, change)
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        hub.load(stem)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_tensors_with_nan_or_inf_are_refused_by_name(saved, bad):
+    _, stem = saved
+    tensors = load_file(stem.with_suffix(".safetensors"))
+    tensors["logits"][0, 0] = bad
+    save_file(tensors, stem.with_suffix(".safetensors"))
+    with pytest.raises(CheckpointError, match="tensor\\(s\\) logits hold NaN or inf"):
+        hub.load(stem)
+
+
+def test_only_registered_families_can_be_saved(tmp_path):
+    class Homemade(torch.nn.Module):
+        config = CONFIG
+
+    with pytest.raises(CheckpointError, match="not one of genedu's model families"):
+        hub.save(Homemade(), tmp_path / "homemade")
 
 
 def test_not_a_model_checkpoint(saved, tmp_path):

@@ -117,7 +117,7 @@ def test_all_sixteen_binary_2x2_images_sum_to_one(cls, classes):
     images = images.reshape(16, 1, 2, 2)
     for label in range(max(1, classes)):
         y = torch.full((16,), label) if classes else None
-        total = model.log_prob(images, y).exp().sum().item()
+        total = model.log_prob(images, y=y).exp().sum().item()
         assert total == pytest.approx(1.0, abs=1e-5)
     # a conditional model's marginal over the classes is a distribution too
     assert model.log_prob(images).exp().sum().item() == pytest.approx(1.0, abs=1e-5)
@@ -187,13 +187,13 @@ def test_cached_sampling_equals_naive(cls, likelihood):
     shape = (3, 6, 9) if likelihood == "logistic" else (1, 6, 9)
     model = tiny(cls, shape, likelihood, classes=3).float()
     y = torch.tensor([0, 1, 2, 1])
-    naive = model.sample(4, generator=g(5), method="naive", condition=y)
-    cached = model.sample(4, generator=g(5), method="cached", condition=y)
+    naive = model.sample(4, generator=g(5), method="naive", y=y)
+    cached = model.sample(4, generator=g(5), method="cached", y=y)
     assert torch.equal(naive, cached)
     assert naive.shape == (4, *shape) and 0 <= naive.min() and naive.max() <= 1
-    again = model.sample(4, generator=g(5), condition=y)
+    again = model.sample(4, generator=g(5), y=y)
     assert torch.equal(again, cached)  # seeded: repeats exactly
-    assert not torch.equal(model.sample(4, generator=g(6), condition=y), cached)
+    assert not torch.equal(model.sample(4, generator=g(6), y=y), cached)
 
 
 @pytest.mark.parametrize("cls", MODELS)
@@ -251,14 +251,16 @@ def test_class_conditioning_changes_the_likelihood():
     y0, y1 = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
     with torch.no_grad():
         model.layers[0].embed.weight[1] += 1.0
-    assert not torch.allclose(model.log_prob(x, y0), model.log_prob(x, y1))
-    assert model.loss((x, y0))["loss"].item() == pytest.approx(-model.log_prob(x, y0).mean().item())
+    assert not torch.allclose(model.log_prob(x, y=y0), model.log_prob(x, y=y1))
+    assert model.loss((x, y0))["loss"].item() == pytest.approx(
+        -model.log_prob(x, y=y0).mean().item()
+    )
     # no label: the exact marginal log Σ_y p(y) p(x|y) with p(y) = 1/2
-    marginal = torch.logaddexp(model.log_prob(x, y0), model.log_prob(x, y1)) - math.log(2)
+    marginal = torch.logaddexp(model.log_prob(x, y=y0), model.log_prob(x, y=y1)) - math.log(2)
     torch.testing.assert_close(model.log_prob(x), marginal)
     # completing without a label draws it from p(y | the known prefix): Bayes' rule
     everything = torch.ones_like(x, dtype=torch.bool)
-    joint = torch.stack([model.log_prob(x, y0), model.log_prob(x, y1)], 1)
+    joint = torch.stack([model.log_prob(x, y=y0), model.log_prob(x, y=y1)], 1)
     torch.testing.assert_close(model._class_posterior(x, everything), joint.softmax(1))
     nothing = torch.zeros_like(everything)
     torch.testing.assert_close(model._class_posterior(x, nothing), torch.full((4, 2), 0.5))
@@ -279,9 +281,9 @@ def test_shipped_pixelcnn_mnist_loads_and_samples():
     model = hub.load("pixelcnn-mnist")
     assert isinstance(model, GatedPixelCNN) and model.config.shape == (1, 28, 28)
     assert model.config.num_classes == 10
-    x = model.sample(2, generator=g(0), condition=torch.tensor([3, 7]))
+    x = model.sample(2, generator=g(0), y=torch.tensor([3, 7]))
     assert x.shape == (2, 1, 28, 28) and set(x.unique().tolist()) <= {0.0, 1.0}
-    assert 40 < -model.log_prob(x, torch.tensor([3, 7])).mean().item() < 300
+    assert 40 < -model.log_prob(x, y=torch.tensor([3, 7])).mean().item() < 300
 
 
 # ------------------------------------------------------------------ bad input
@@ -304,15 +306,15 @@ def test_off_grid_values_and_bad_arguments_raise():
     model = tiny(GatedPixelCNN, (1, 4, 4), "categorical", classes=2).float()
     y = torch.zeros(2, dtype=torch.long)
     with pytest.raises(ValueError, match="k/255"):
-        model.log_prob(torch.full((2, 1, 4, 4), 0.3), y)
+        model.log_prob(torch.full((2, 1, 4, 4), 0.3), y=y)
     with pytest.raises(ValueError, match="class-conditional"):
         model(torch.zeros(2, 1, 4, 4))
     with pytest.raises(ValueError, match="integers in 0..1"):
-        model.sample(2, condition=torch.tensor([0, 5]))
+        model.sample(2, y=torch.tensor([0, 5]))
     with pytest.raises(ValueError, match="'cached' or 'naive'"):
-        model.sample(2, condition=y, method="fast")
+        model.sample(2, y=y, method="fast")
     with pytest.raises(ValueError, match="known_mask"):
-        model.complete(torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4), condition=y)
+        model.complete(torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4), y=y)
     with pytest.raises(ValueError, match="likelihood must be one of"):
         PixelCNNConfig(likelihood="gaussian")
     with pytest.raises(ValueError, match="kernel must be odd"):

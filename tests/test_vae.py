@@ -250,3 +250,30 @@ def test_mean_neg_elbo_is_the_batched_mean_and_repeats():
     batched = mean_neg_elbo(model, x, generator=g(2), batch_size=3)  # 3 + 3 + 1 images
     assert batched == mean_neg_elbo(model, x, generator=g(2), batch_size=3)
     assert batched == pytest.approx(whole, abs=25)  # same expectation, other noise draws
+
+
+# ------------------------------------------------- ideas a planted one-line bug would break
+
+
+def test_the_importance_weighted_bound_is_exact_when_every_weight_is_equal():
+    """With q(z|x) = p(z) and a decoder that ignores z, every importance weight is
+    p(x | .), so L_k = log p(x) for every k: a bound that forgot its - log k would
+    rise by log k."""
+    model = VAE(TINY).eval()
+    with torch.no_grad():
+        model.to_posterior.weight.zero_()
+        model.to_posterior.bias.zero_()  # mu = 0, logvar = 0: q is the prior
+        model.decoder[0].weight.zero_()  # the decoder's output no longer depends on z
+    x = binary(3)
+    exact = model.log_likelihood(x, torch.zeros(3, TINY.latent_dim))
+    for k in (1, 7, 50):
+        got = model.log_prob(x, k=k, generator=torch.Generator().manual_seed(k))
+        torch.testing.assert_close(got, exact, rtol=0, atol=1e-4)
+
+
+def test_reparameterisation_draws_with_the_standard_deviation_exp_half_logvar():
+    g = torch.Generator().manual_seed(0)
+    mu, logvar = torch.full((200_000, 1), 3.0), torch.full((200_000, 1), 2.0)
+    z = reparameterize(mu, logvar, g)
+    assert z.mean().item() == pytest.approx(3.0, abs=0.03)
+    assert z.std().item() == pytest.approx(math.e, rel=0.01)  # exp(2 / 2); not exp(2)

@@ -380,8 +380,18 @@ def ood(
                                      progress=progress)  # fmt: skip
         x = {"in": data.to_unit(in_images), "out": data.to_unit(out_images)}
         nlp_background = {k: pixelcnn_score(background, v) for k, v in x.items()}
-        scores["likelihood_ratio"] = {k: nlp[k] - nlp_background[k] for k in x}
+        scores["likelihood_ratio"] = {
+            k: likelihood_ratio_score(nlp[k], nlp_background[k]) for k in x
+        }
     return OODResult(nlp, result.complexity, scores, _aurocs(scores), seconds)
+
+
+def likelihood_ratio_score(neg_log_p: torch.Tensor, neg_log_p_background: torch.Tensor):
+    r"""Ren et al. 2019's score, higher for more anomalous: $-\log p(x) + \log
+    p_{\text{background}}(x)$. What both models explain equally well (the background
+    statistics a mutated-data model also learns) cancels; what only the in-distribution
+    model explains lowers the score."""
+    return neg_log_p - neg_log_p_background
 
 
 def ood_images(

@@ -211,7 +211,7 @@ def synthesize(model: VAE, count: int, *, seed: int) -> tuple[torch.Tensor, torc
     (images (count, C, H, W) in [0, 1], labels (count,))."""
     labels = torch.arange(count) % CLASSES
     g = torch.Generator().manual_seed(seed)
-    return model.sample(count, y=labels, generator=g), labels
+    return model.sample(count, y=labels, generator=g, mean=True), labels
 
 
 @torch.no_grad()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..data import check_float_images
+from .. import inputs
 from ..pixelcnn import _PixelModel
 from ..vae import VAE
 
@@ -79,11 +79,8 @@ def check_known(known: torch.Tensor, x: torch.Tensor, what: str) -> torch.Tensor
 
 
 def _check(x: torch.Tensor, known: torch.Tensor, samples: int, what: str, shape=None):
-    check_float_images(x, tuple(shape or x.shape[1:]), what, "use genedu.data.binarize")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"{what}: expected values in [0, 1], got [{x.min():.3g}, {x.max():.3g}]")
-    if not isinstance(samples, int) or samples < 1:
-        raise ValueError(f"{what}: samples must be an int >= 1, got {samples!r}")
+    inputs.images(x, shape, what=what, hint="use genedu.data.binarize")
+    inputs.count(samples, f"{what}: samples")
     return check_known(known, x, what)
 
 
@@ -125,7 +122,7 @@ def pixelcnn_complete(
         classes = posterior.multinomial(samples, replacement=True, generator=generator).flatten()
     out = torch.cat([
         model.complete(xs[i : i + batch_size], ks[i : i + batch_size], generator=generator,
-                       condition=None if classes[0] is None else classes[i : i + batch_size]).cpu()
+                       y=None if classes[0] is None else classes[i : i + batch_size]).cpu()
         for i in range(0, len(xs), batch_size)
     ])  # fmt: skip
     return _paste(x, known, out.view(n, samples, *x.shape[1:]))
