@@ -280,7 +280,7 @@ def test_padding_is_not_scored():
 
 def test_bad_rows_and_configs_are_refused():
     model = transformer()
-    with pytest.raises(ValueError, match="int64"):
+    with pytest.raises(TypeError, match="int64"):
         model.loss(rows().float())
     with pytest.raises(ValueError, match="ids in 0"):
         model.log_prob(torch.tensor([[0, len(VOCAB)]]))
