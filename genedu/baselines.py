@@ -24,12 +24,21 @@ from torch import nn
 from . import inputs
 
 
+class Density(nn.Module):
+    """A baseline's shared half: trained, like every likelihood model, on its mean
+    negative log-likelihood in nats."""
+
+    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        nll = -self.log_prob(batch).mean()
+        return {"loss": nll, "nll": nll}
+
+
 @dataclass(frozen=True)
 class BernoulliConfig:
     shape: tuple[int, int, int] = (1, 28, 28)  # (C, H, W)
 
 
-class IndependentBernoulli(nn.Module):
+class IndependentBernoulli(Density):
     """A product of independent Bernoulli pixels, parameterised by logits."""
 
     def __init__(self, config: BernoulliConfig = BernoulliConfig()):
@@ -53,10 +62,6 @@ class IndependentBernoulli(nn.Module):
         logits = self.logits.expand_as(x)
         return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
 
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        nll = -self.log_prob(batch).mean()
-        return {"loss": nll, "nll": nll}
-
     @torch.no_grad()
     def sample(
         self, n: int, *, y: None = None, generator: torch.Generator | None = None
@@ -74,7 +79,7 @@ class MixtureConfig:
     shape: tuple[int, int, int] = (1, 28, 28)
 
 
-class BernoulliMixture(nn.Module):
+class BernoulliMixture(Density):
     """A mixture of K independent-Bernoulli images."""
 
     def __init__(self, config: MixtureConfig = MixtureConfig()):
@@ -103,10 +108,6 @@ class BernoulliMixture(nn.Module):
     def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
         """The posterior p(k | x) over components: shape (N, K), rows sum to 1."""
         return torch.softmax(self.component_log_probs(x), dim=1)
-
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        nll = -self.log_prob(batch).mean()
-        return {"loss": nll, "nll": nll}
 
     @torch.no_grad()
     def em_step(self, x: torch.Tensor, pseudo_count: float = 1.0) -> float:
@@ -165,7 +166,7 @@ class HistogramConfig:
     shape: tuple[int, int, int] = (3, 32, 32)  # (C, H, W)
 
 
-class IndependentHistogram(nn.Module):
+class IndependentHistogram(Density):
     """Every channel of every pixel its own 256-level histogram, ignoring all the others:
     the floor that a PixelCNN on 8-bit images must beat, in bits/dim.
 
@@ -196,10 +197,6 @@ class IndependentHistogram(nn.Module):
         levels = self._levels(x, "IndependentHistogram.log_prob")
         log_p = F.log_softmax(self.logits, dim=0).flatten(1)  # (256, C·H·W)
         return log_p.gather(0, levels.flatten(1)).sum(1)  # log p of each value, summed
-
-    def loss(self, batch: torch.Tensor) -> dict[str, torch.Tensor]:
-        nll = -self.log_prob(batch).mean()
-        return {"loss": nll, "nll": nll}
 
     @torch.no_grad()
     def sample(

@@ -128,10 +128,12 @@ def _train_vae(args):
         batch_size=args.batch_size,
         transform=transform,
         seed=args.seed,
+        device=train.device() if args.device == "auto" else args.device,
         checkpoint=f"{args.out}-training",
         checkpoint_every=1000,
         resume=True,
     )
+    model = model.cpu()  # measured on the CPU, where the test images are
     test_set = data.load(args.data, "test", fallback=args.fallback)
     test = _one_class(test_set, args.digit).images
     g = torch.Generator().manual_seed(args.seed)
@@ -547,8 +549,14 @@ def _eval_numbers(record: dict) -> dict:
 
 
 def _command_line(args) -> str:
-    """How this run was invoked, as `genedu ...`, with no path of this machine in it."""
-    return " ".join(["genedu", *map(shlex.quote, args.argv)])
+    """How this run was invoked, as `genedu ...`, with no path of this machine in it: an
+    absolute path keeps only its last part (``--out /home/me/runs/vae`` -> ``--out vae``)."""
+
+    def portable(arg: str) -> str:
+        flag, eq, value = arg.rpartition("=") if arg.startswith("--") else ("", "", arg)
+        return f"{flag}{eq}{Path(value).name}" if os.path.isabs(value) else arg
+
+    return " ".join(["genedu", *(shlex.quote(portable(a)) for a in args.argv)])
 
 
 TRAINERS = {

@@ -69,9 +69,10 @@ def seed_everything(seed: int) -> None:
 
 
 def device() -> torch.device:
-    """The best device here: CUDA, then Apple's MPS, then the CPU."""
+    """The best device here: CUDA (under torchrun, this rank's GPU), then Apple's MPS,
+    then the CPU."""
     if torch.cuda.is_available():
-        return torch.device("cuda")
+        return torch.device(f"cuda:{os.environ.get('LOCAL_RANK', '0')}")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")

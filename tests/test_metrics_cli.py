@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import re
@@ -321,3 +322,11 @@ def test_only_the_digit_sets_default_to_a_bernoulli_likelihood():
     assert cli.binarised_digits("mnist") and cli.binarised_digits("mnist5k")
     assert not cli.binarised_digits("fashion-mnist")  # grey levels, not ink
     assert not cli.binarised_digits("frey")
+
+
+def test_a_recorded_command_holds_no_path_of_this_machine(tmp_path):
+    argv = ["train", "vae", "--out", str(tmp_path / "runs" / "vae"), f"--data-dir={tmp_path}",
+            "--steps", "3"]  # fmt: skip
+    line = cli._command_line(argparse.Namespace(argv=argv))
+    assert str(tmp_path) not in line
+    assert line == f"genedu train vae --out vae --data-dir={tmp_path.name} --steps 3"
