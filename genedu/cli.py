@@ -550,7 +550,8 @@ def _eval_numbers(record: dict) -> dict:
 
 def _command_line(args) -> str:
     """How this run was invoked, as `genedu ...`, with no path of this machine in it: an
-    absolute path keeps only its last part (``--out /home/me/runs/vae`` -> ``--out vae``)."""
+    absolute path keeps only its last part (an absolute ``--out`` becomes the checkpoint's
+    name)."""
 
     def portable(arg: str) -> str:
         flag, eq, value = arg.rpartition("=") if arg.startswith("--") else ("", "", arg)
