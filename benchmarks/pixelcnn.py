@@ -39,7 +39,7 @@ SEED = 0
 NAME = "pixelcnn-mnist"
 DIGITS = "mnist (dynamically binarised, first 1000 test images)"
 TRAIN = (
-    "genedu train pixelcnn --data mnist --conditional --layers 10 --minutes 30 "
+    "genedu train pixelcnn --data mnist --conditional --hidden 32 --layers 10 --minutes 30 "
     "--eval-minutes 5 10 15 20 25 --out genedu/weights/pixelcnn-mnist"
 )
 

@@ -273,6 +273,14 @@ def load(name: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.M
     return model.to(device).eval()
 
 
+def info(name: str | os.PathLike) -> dict:
+    """A checkpoint's record, without its weights: name, class, config, metrics, command."""
+    meta = json.loads(_files(_resolve(name))[1].read_text())
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{name}: its JSON is not a genedu checkpoint record")
+    return meta
+
+
 def list() -> builtins.list[dict]:  # noqa: A001 - the design names it hub.list()
     """Every shipped reference checkpoint: name, class, metrics and the command that made it."""
     rows = []

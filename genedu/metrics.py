@@ -184,7 +184,7 @@ def train_classifier(
             steps=steps,
             batch_size=batch_size,
             lr=lr,
-            lr_schedule=lambda step: 0.5 * (1 + math.cos(math.pi * step / max(steps, 1))),
+            lr_schedule=lambda progress: 0.5 * (1 + math.cos(math.pi * progress)),
             transform=transform,
             seed=seed,
             device=device,

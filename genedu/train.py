@@ -12,6 +12,7 @@ gives, and the same code under ``torchrun`` with DistributedDataParallel (see
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -284,14 +285,16 @@ def load_training_state(path, model, optimizers) -> tuple[int, History]:
     return meta["step"], history
 
 
-def warmup_cosine(steps: int, warmup: int = 100, floor: float = 0.1) -> Callable[[int], float]:
-    """A learning-rate factor for `fit`'s lr_schedule: a linear rise over `warmup` steps,
-    then a cosine fall to `floor` at `steps` (and `floor` after)."""
+def warmup_cosine(warmup: float = 0.05, floor: float = 0.1) -> Callable[[float], float]:
+    """A learning-rate factor for `fit`'s lr_schedule, as a function of the progress p in
+    [0, 1]: a linear rise over the first `warmup` of training, then a cosine fall to
+    `floor` at the end. `fit` measures p in steps or, under max_seconds, in training time,
+    so a run limited by minutes still ends its decay when its time is up."""
 
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        done = min(1.0, (step - warmup) / max(1, steps - warmup))
+    def factor(progress: float) -> float:
+        if progress < warmup:
+            return max(progress, 1e-3) / warmup
+        done = min(1.0, (progress - warmup) / max(1e-9, 1 - warmup))
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done))
 
     return factor
@@ -331,7 +334,7 @@ def fit(
     model: nn.Module,
     data: torch.Tensor | tuple[torch.Tensor, ...] | ImageSet,
     *,
-    steps: int,
+    steps: int | None,
     step: Callable[..., dict] = loss_step,
     lr: float = 1e-3,
     betas: tuple[float, float] | None = None,
@@ -341,7 +344,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     grad_clip: float | None = None,
-    lr_schedule: Callable[[int], float] | None = None,
+    lr_schedule: Callable[[float], float] | None = None,
     checkpoint: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     resume: bool = False,
@@ -351,7 +354,8 @@ def fit(
     max_seconds: float | None = None,
     progress: bool = True,
 ) -> History:
-    """Train `model` for `steps` steps of `step` on seeded batches of `data`.
+    """Train `model` for `steps` steps of `step` on seeded batches of `data` (None: until
+    `max_seconds` of training).
 
     data: a Tensor, a tuple of Tensors sharing their first dimension (for example
         ``(images, labels)``) or an ImageSet. The batch handed to the step is the
@@ -365,7 +369,9 @@ def fit(
     transform: applied to the first tensor of each batch as ``transform(x, generator=g)``;
         by default uint8 images become floats in [0, 1]. Pass `genedu.data.binarize` for
         dynamic binarisation: it draws from the step's seeded generator, so runs repeat.
-    lr_schedule: a factor on the learning rate at each step, for example `warmup_cosine`.
+    lr_schedule: a factor on the learning rate as a function of the progress in [0, 1],
+        for example `warmup_cosine`: the step over `steps`, or under max_seconds the
+        training time over it, whichever is further.
     Batches walk a fresh seeded permutation each epoch, so the order depends only on
     `seed` and the step: a resumed run sees exactly the batches it would have seen.
     checkpoint / checkpoint_every: save a resumable state there every N steps, at the
@@ -385,8 +391,12 @@ def fit(
     tensors = _as_tensors(data)
     n = len(tensors[0])
     batch_size = min(batch_size, n)
-    if steps < 0 or batch_size < 1:
+    if steps is None and max_seconds is None:
+        raise ValueError("fit: give steps, max_seconds, or both")
+    if (steps is not None and steps < 0) or batch_size < 1:
         raise ValueError(f"fit: steps must be >= 0 and batch_size >= 1, got {steps}, {batch_size}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"fit: max_seconds must be > 0, got {max_seconds}")
     if checkpoint_every is not None and checkpoint is None:
         raise ValueError("fit: checkpoint_every needs a checkpoint path")
     rank, world = distributed()
@@ -423,6 +433,11 @@ def fit(
     clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
     marks = sorted(s for s in eval_at_seconds if s > clock)
 
+    def progress(index: int, clock: float) -> float:
+        by_time = clock / max_seconds if max_seconds else 0.0
+        by_steps = index / max(steps, 1) if steps is not None else 0.0
+        return min(1.0, max(by_steps, by_time))
+
     def evaluate(done: int) -> None:
         model.eval()
         with torch.no_grad():
@@ -437,7 +452,8 @@ def fit(
                 checkpoint, model, optimizers, done, history, seed, written, rng_state
             )
 
-    bar = tqdm(range(start, steps), initial=start, total=steps, leave=False,
+    indices = range(start, steps) if steps is not None else itertools.count(start)
+    bar = tqdm(indices, initial=start, total=steps, leave=False,
                disable=not progress or rank > 0)  # fmt: skip
     evaluating = eval_fn is not None and rank == 0
     model.train()
@@ -458,7 +474,7 @@ def fit(
             if lr_schedule is not None:
                 for name, opt in optimizers.items():
                     for group, base in zip(opt.param_groups, base_lrs[name], strict=True):
-                        group["lr"] = base * lr_schedule(index)
+                        group["lr"] = base * lr_schedule(progress(index, clock))
             out = step(runner, batch[0] if len(batch) == 1 else tuple(batch), optimizers,
                        step=index, generator=g_step)  # fmt: skip
             done, in_step = index + 1, False

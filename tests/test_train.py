@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 
 import pytest
@@ -331,6 +332,43 @@ def test_max_seconds_stops_on_the_training_clock_and_evals_do_not_count():
     marks = [e["seconds"] for e in history.evals]
     assert len(marks) == 3 and marks[0] >= 0.1 and marks[1] >= 0.2  # two marks, then the end
     assert history.evals[-1]["step"] == len(history.steps)  # the final eval is where it stopped
+
+
+def test_warmup_cosine_rises_then_falls_to_its_floor():
+    f = train.warmup_cosine(warmup=0.1, floor=0.1)
+    assert f(0.0) < f(0.05) < f(0.1) == pytest.approx(1.0)  # the linear warm-up
+    assert f(0.55) == pytest.approx(0.55)  # half-way down the cosine: (1 + 0.1) / 2
+    assert f(1.0) == pytest.approx(0.1) and f(0.9) > f(1.0)
+
+
+def rates_seen(model, batch, optimizers, *, step, generator):
+    """A step that records the learning rate it was given, then trains as usual."""
+    model.rates.append(optimizers["model"].param_groups[0]["lr"])
+    return train.loss_step(model, batch, optimizers, step=step, generator=generator)
+
+
+@pytest.mark.parametrize("limit", ["steps", "minutes"])
+def test_the_schedule_ends_its_decay_where_the_run_ends(limit):
+    model = SlowQuadratic(fail_at=-1, how="nan")
+    model.rates = []
+    budget = {"steps": 12} if limit == "steps" else {"steps": None, "max_seconds": 0.3}
+    history = fit(model, torch.ones(8, 3), step=rates_seen, batch_size=4, lr=0.1,
+                  lr_schedule=train.warmup_cosine(warmup=0.1, floor=0.1), progress=False,
+                  **budget)  # fmt: skip
+    rates = model.rates
+    assert len(rates) == len(history.steps) and (limit == "minutes" or len(rates) == 12)
+    top = rates.index(max(rates))
+    falling = zip(rates[top:-1], rates[top + 1 :], strict=True)
+    assert rates[0] < max(rates) and all(a >= b for a, b in falling)
+    # the last step is within a step of the end of the decay, by steps or by time
+    assert rates[-1] <= 0.1 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (1 - 2 / len(rates)))))
+
+
+def test_a_run_needs_steps_or_a_time_limit():
+    with pytest.raises(ValueError, match="give steps, max_seconds, or both"):
+        fit(SlowQuadratic(fail_at=-1, how="nan"), torch.ones(8, 3), steps=None)
+    with pytest.raises(ValueError, match="max_seconds must be > 0"):
+        fit(SlowQuadratic(fail_at=-1, how="nan"), torch.ones(8, 3), steps=None, max_seconds=0)
 
 
 def test_budget_note_says_what_ran_and_what_the_other_budget_trains(monkeypatch, capsys):
