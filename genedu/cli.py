@@ -109,8 +109,8 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default not in (None, argparse.SUPPRESS, [], False) and "default" not in text:
-            text += " (default: %(default)s)" if text else "default: %(default)s"
+        if action.default not in (None, argparse.SUPPRESS, [], False, "") and "default" not in text:
+            text += " (default: %(default)s)"
         return text
 
 

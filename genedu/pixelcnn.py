@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import inputs
+from .logistic import channel_mean, logistic_mixture_log_prob, mixture_parts
 
 LIKELIHOODS = ("bernoulli", "categorical", "logistic")
 LEVELS = 256  # grey levels of an 8-bit channel
@@ -119,51 +120,6 @@ def gate(x: torch.Tensor) -> torch.Tensor:
     """The gated activation tanh(a) ⊙ σ(b) of van den Oord et al. 2016b, eq. 2."""
     a, b = x.chunk(2, dim=1)
     return torch.tanh(a) * torch.sigmoid(b)
-
-
-# ------------------------------------------------------------------ output distributions
-def _mixture_parts(params: torch.Tensor, c: int, m: int):
-    """Split (B, M·(1+2C+C(C-1)/2), ...) into weights (B,M,..), means, log-scales (B,M,C,..)
-    and the tanh-squashed channel coefficients (B, M, C(C-1)/2, ...)."""
-    b, rest = params.shape[0], params.shape[2:]
-    logit_w, params = params[:, :m], params[:, m:].reshape(b, m, -1, *rest)
-    means, log_s, coeffs = params.split([c, c, c * (c - 1) // 2], dim=2)
-    return logit_w, means, log_s.clamp(min=-7.0), torch.tanh(coeffs)
-
-
-def _channel_mean(means, coeffs, x, c: int):
-    """Mean of channel c, moved by the values of channels before it (PixelCNN++ eq. 3)."""
-    mean = means[:, :, c]
-    for prev in range(c):
-        mean = mean + coeffs[:, :, c * (c - 1) // 2 + prev] * x[:, None, prev]
-    return mean
-
-
-def logistic_mixture_log_prob(params: torch.Tensor, x: torch.Tensor, mixtures: int) -> torch.Tensor:
-    r"""log p(x) per pixel (B, H, W), in nats, under a mixture of discretised logistics.
-
-    x: (B, C, H, W) on the 256-level grid in [0, 1]. Bin k covers $[x_k - 1/255,
-    x_k + 1/255]$ in [-1, 1] units, the two end bins reach to ±∞ (Salimans et al. 2017,
-    eq. 2), so the 256 probabilities sum to exactly 1.
-    """
-    c = x.shape[1]
-    logit_w, means, log_s, coeffs = _mixture_parts(params, c, mixtures)
-    xs = 2 * x - 1
-    inv_s = torch.exp(-log_s)
-    log_p = F.log_softmax(logit_w, dim=1)  # (B, M, H, W)
-    for ch in range(c):
-        centred = xs[:, None, ch] - _channel_mean(means, coeffs, xs, ch)
-        upper = inv_s[:, :, ch] * (centred + 1 / 255)
-        lower = inv_s[:, :, ch] * (centred - 1 / 255)
-        # σ(u) - σ(l) = σ(u)·σ(-l)·(1 - e^{-(u-l)}): stable in both tails
-        inner = F.logsigmoid(upper) + F.logsigmoid(-lower) + torch.log(-torch.expm1(lower - upper))
-        x_ch = xs[:, None, ch]
-        log_p = log_p + torch.where(
-            x_ch < -0.999,
-            F.logsigmoid(upper),
-            torch.where(x_ch > 0.999, F.logsigmoid(-lower), inner),
-        )
-    return torch.logsumexp(log_p, dim=1)
 
 
 def _inverse_cdf(probs: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -259,13 +215,13 @@ class _PixelModel(nn.Module):
             probs = F.softmax(raw.reshape(-1, LEVELS, c), dim=1)
             new = torch.stack([_inverse_cdf(probs[:, :, ch], u[:, ch]) for ch in range(c)], 1)
             return torch.where(known, x, new.to(x.dtype) / (LEVELS - 1))
-        logit_w, means, log_s, coeffs = _mixture_parts(raw, c, self.config.mixtures)
+        logit_w, means, log_s, coeffs = mixture_parts(raw, c, self.config.mixtures)
         k = _inverse_cdf(F.softmax(logit_w, dim=1), u[:, c])[:, None]  # the component
         pick = lambda t: t.gather(1, k[:, :, None].expand(-1, 1, t.shape[2]))[:, 0]  # noqa: E731
         means, log_s, coeffs = pick(means), pick(log_s), pick(coeffs)
         xs, new = 2 * x - 1, x.clone()  # xs: [-1, 1] units, what the means move with
         for ch in range(c):
-            mean = _channel_mean(means[:, None], coeffs[:, None], xs, ch)[:, 0]
+            mean = channel_mean(means[:, None], coeffs[:, None], xs, ch)[:, 0]
             uu = u[:, ch].clamp(1e-5, 1 - 1e-5)
             value = mean + torch.exp(log_s[:, ch]) * (torch.log(uu) - torch.log1p(-uu))
             level = ((value.clamp(-1, 1) + 1) * (LEVELS - 1) / 2).round()

@@ -24,11 +24,11 @@ from genedu.data import (
     DataError,
     DownloadError,
     RemoteFile,
-    _NumpyOnlyUnpickler,
     binarize,
     download,
     toy_2d,
 )
+from genedu.data.readers import _NumpyOnlyUnpickler
 
 # ------------------------------------------------------------------------------ helpers
 

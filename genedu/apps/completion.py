@@ -184,31 +184,22 @@ def known_fit(model: VAE, z: torch.Tensor, x: torch.Tensor, known: torch.Tensor)
 
 
 def vae_complete(
-    model: VAE,
-    x: torch.Tensor,
-    known: torch.Tensor,
-    *,
-    samples: int = 4,
-    steps: int = 100,
-    lr: float = 0.1,
-    spread: float = 1.0,
-    generator: torch.Generator | None = None,
-    binary: bool = True,
+    model: VAE, x: torch.Tensor, known: torch.Tensor, *, binary: bool = True, **search
 ) -> torch.Tensor:
     """S completions per image (N, S, C, H, W) by a search in the VAE's latent space.
 
-    `vae_search` finds one code per completion; the hidden pixels are the decoder's
-    mean image for it, thresholded at 0.5 when `binary` (each pixel's most likely value;
-    a Bernoulli draw would add salt noise, since the decoder's pixels are independent
+    `vae_search` finds one code per completion (`search`: its keywords, samples=S,
+    steps, lr, spread and generator); the hidden pixels are the decoder's mean image
+    for it, thresholded at 0.5 when `binary` (each pixel's most likely value; a
+    Bernoulli draw would add salt noise, since the decoder's pixels are independent
     given z). Different starts settle in different codes: that is the diversity.
     """
-    z = vae_search(model, x, known, samples=samples, steps=steps, lr=lr, spread=spread,
-                   generator=generator)  # fmt: skip
+    z = vae_search(model, x, known, **search)
     with torch.no_grad():
         mean = model.decode(z)
     filled = (mean > 0.5).to(x.dtype) if binary else mean
     known = check_known(known, x, "vae_complete")
-    return _paste(x, known, filled.view(len(x), samples, *x.shape[1:]))
+    return _paste(x, known, filled.view(len(x), -1, *x.shape[1:]))
 
 
 @torch.no_grad()

@@ -25,30 +25,18 @@ MODELS = (text.NGram, text.CharRNN, text.CharTransformer)
 
 def arguments(p) -> None:
     common.data_arguments(p, "names")
-    p.add_argument(
-        "--architecture", choices=["transformer", *text.CELLS, "ngram"], default="transformer"
+    p.add_argument("--architecture", choices=["transformer", *text.CELLS, "ngram"],
+                   default="transformer", help="the model")  # fmt: skip
+    common.option(p, "--hidden", text.TransformerConfig, "n_embd",
+                  "width: the transformer's embedding, the RNN's hidden units")  # fmt: skip
+    common.option(
+        p, "--layers", text.TransformerConfig, "n_layer", "transformer blocks, RNN layers"
     )
-    p.add_argument(
-        "--hidden",
-        type=int,
-        default=common.default(text.TransformerConfig, "n_embd"),
-        help="width: the transformer's embedding, the RNN's hidden units",
-    )
-    p.add_argument("--layers", type=int, default=common.default(text.TransformerConfig, "n_layer"))
-    p.add_argument(
-        "--heads",
-        type=int,
-        default=common.default(text.TransformerConfig, "n_head"),
-        help="transformer: attention heads",
-    )
-    p.add_argument("--dropout", type=float, default=0.0)
-    p.add_argument(
-        "--block-size",
-        type=int,
-        default=None,
-        help="context length (default: names, the longest name; prose, 64)",
-    )
-    p.add_argument("--order", type=int, default=5, help="ngram: n")
+    common.option(p, "--heads", text.TransformerConfig, "n_head", "transformer: attention heads")
+    common.option(p, "--dropout", text.TransformerConfig, "dropout", "transformer: dropout")
+    p.add_argument("--block-size", type=int, default=None,
+                   help="context length (default: names, the longest name; prose, 64)")  # fmt: skip
+    common.option(p, "--order", text.NGramConfig, "order", "ngram: n, the context plus one")
     common.run_arguments(p, steps=5_000, lr=None, batch=None)
 
 

@@ -18,12 +18,8 @@ MODELS = (metrics.Classifier,)
 
 def arguments(p) -> None:
     common.data_arguments(p, "mnist")
-    p.add_argument(
-        "--hidden",
-        type=int,
-        default=common.default(metrics.ClassifierConfig, "hidden"),
-        help="channels of the first conv block (the second has twice as many)",
-    )
+    common.option(p, "--hidden", metrics.ClassifierConfig, "hidden",
+                  "the first conv block's channels (the second has twice as many)")  # fmt: skip
     common.run_arguments(p, steps=3_000, lr=2e-3, batch=128, minutes=False)
 
 

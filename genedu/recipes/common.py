@@ -19,6 +19,12 @@ def default(config_cls, field: str):
     return next(f.default for f in dataclasses.fields(config_cls) if f.name == field)
 
 
+def option(p, flag: str, config_cls, field: str, help: str = "", **kwargs) -> None:  # noqa: A002
+    """A flag whose default (and type) is the default of `field` in the family's config."""
+    value = default(config_cls, field)
+    p.add_argument(flag, type=type(value), default=value, help=help, **kwargs)
+
+
 def data_arguments(p: argparse.ArgumentParser, dataset: str) -> None:
     p.add_argument("--data", default=dataset, help=f"a dataset (default: {dataset})")
     p.add_argument("--fallback", default=None, help="a bundled set to use if --data is absent")
@@ -57,7 +63,7 @@ def run_arguments(p, *, steps: int, lr: float | None, batch: int | None, minutes
             "the points land in the checkpoint's curve",
         )
     p.add_argument("--device", default="auto", help="auto (CUDA, MPS, else CPU), cpu, cuda, ...")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="of everything random")
     p.add_argument("--out", required=True, help="checkpoint path, without extension")
 
 

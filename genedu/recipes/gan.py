@@ -25,57 +25,31 @@ def arguments(p, *, model: str) -> None:
     style = model == "stylegan"
     config = StyleGANConfig if style else gan.GANConfig
     common.data_arguments(p, "mnist")
-    p.add_argument(
-        "--latent",
-        type=int,
-        default=common.default(config, "latent_dim"),
-        help="z's dimensions" + (" (and w's)" if style else ""),
-    )
-    width = "max_channels" if style else "hidden"
-    p.add_argument(
-        "--hidden",
-        type=int,
-        default=common.default(config, width),
-        help="width: G's widest synthesis layer"
-        if style
-        else "width: D's first channels (G's widest layer has twice as many)",
-    )
+    common.option(p, "--latent", config, "latent_dim", "z's dimensions" + " (and w's)" * style)
+    common.option(p, "--hidden", config, "max_channels" if style else "hidden",
+                  "width: G's widest synthesis layer" if style else
+                  "width: D's first channels (G's widest layer has twice as many)")  # fmt: skip
     side = common.default(config, "shape")[-1]
-    p.add_argument(
-        "--size",
-        type=int,
-        default=side,
-        help=f"the side images are pooled or padded to (default: {side}"
-        + (", a power of two)" if style else ")"),
-    )
-    p.add_argument("--loss", choices=sorted(gan.LOSSES), default=common.default(config, "loss"))
-    p.add_argument(
-        "--r1",
-        type=float,
-        default=common.default(config, "r1_gamma"),
-        help="R1 penalty weight on D's gradient at real images",
-    )
-    ema = common.default(config, "ema_decay") if style else 0.999
-    p.add_argument(
-        "--ema",
-        type=float,
-        default=ema,
-        help=f"EMA decay of G's weights (default: {ema}; 0 turns it off)",
-    )
+    p.add_argument("--size", type=int, default=side, help="the side images are pooled or "
+                   "padded to" + (", a power of two" if style else ""))  # fmt: skip
+    common.option(p, "--loss", config, "loss", "the game", choices=sorted(gan.LOSSES))
+    common.option(p, "--r1", config, "r1_gamma", "R1 penalty weight on D's gradient at reals")
+    ema = common.default(config, "ema_decay") if style else 0.999  # DCGAN's recipe: with EMA
+    p.add_argument("--ema", type=float, default=ema, help="EMA decay of G's weights (0: none)")
     if style:
-        p.add_argument(
-            "--augment",
-            default="",
-            help='DiffAugment policy for D, e.g. "color,translation,cutout"',
-        )
+        common.option(p, "--augment", config, "augment",
+                      'DiffAugment policy for D, e.g. "color,translation,cutout"')  # fmt: skip
     if model == "cdcgan":
-        p.add_argument("--conditioning", choices=["input", "projection"], default="input")
-        p.add_argument(
-            "--cas-steps",
-            type=int,
-            default=0,
-            help="also measure CAS, its classifier trained this many steps",
+        common.option(
+            p,
+            "--conditioning",
+            config,
+            "conditioning",
+            "how D sees the label",
+            choices=["input", "projection"],
         )
+        p.add_argument("--cas-steps", type=int, default=0,
+                       help="also measure CAS, its classifier trained this many steps")  # fmt: skip
     lr, batch = (2e-3, 32) if style else (2e-4, 64)  # StyleGAN2's and DCGAN's
     common.run_arguments(p, steps=10_000, lr=lr, batch=batch)
 

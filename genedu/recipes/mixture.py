@@ -20,14 +20,9 @@ MODELS = (BernoulliMixture, IndependentBernoulli)
 
 def arguments(p) -> None:
     common.data_arguments(p, "mnist")
-    p.add_argument(
-        "--components",
-        type=int,
-        default=common.default(MixtureConfig, "components"),
-        help="mixture components",
-    )
-    p.add_argument("--steps", type=int, default=30, help="EM iterations (default: 30)")
-    p.add_argument("--seed", type=int, default=0)
+    common.option(p, "--components", MixtureConfig, "components", "mixture components")
+    p.add_argument("--steps", type=int, default=30, help="EM iterations")
+    p.add_argument("--seed", type=int, default=0, help="of everything random")
     p.add_argument("--out", required=True, help="checkpoint path, without extension")
 
 

@@ -21,31 +21,14 @@ MODELS = (PixelCNN, GatedPixelCNN)
 
 def arguments(p) -> None:
     common.data_arguments(p, "mnist")
+    common.option(p, "--hidden", PixelCNNConfig, "channels", "width: every layer's feature maps")
+    common.option(p, "--layers", PixelCNNConfig, "layers", "gated layers, or mask-B blocks")
     p.add_argument(
-        "--hidden",
-        type=int,
-        default=common.default(PixelCNNConfig, "channels"),
-        help="width: feature maps of every layer",
+        "--architecture", choices=["gated", "plain"], default="gated", help="the network"
     )
-    p.add_argument(
-        "--layers",
-        type=int,
-        default=common.default(PixelCNNConfig, "layers"),
-        help="gated layers, or mask-B blocks after the mask-A layer",
-    )
-    p.add_argument("--architecture", choices=["gated", "plain"], default="gated")
-    p.add_argument(
-        "--likelihood",
-        choices=["bernoulli", "categorical", "logistic"],
-        default=None,
-        help="default: bernoulli on the MNIST digits, else logistic",
-    )
-    p.add_argument(
-        "--mixtures",
-        type=int,
-        default=common.default(PixelCNNConfig, "mixtures"),
-        help="logistic: mixture components",
-    )
+    p.add_argument("--likelihood", choices=["bernoulli", "categorical", "logistic"],
+                   help="default: bernoulli on the MNIST digits, else logistic")  # fmt: skip
+    common.option(p, "--mixtures", PixelCNNConfig, "mixtures", "logistic: mixture components")
     p.add_argument("--conditional", action="store_true", help="condition on the class")
     p.add_argument("--n-test", type=int, default=1000, help="test images behind the NLL")
     common.run_arguments(p, steps=10_000, lr=2e-3, batch=64)

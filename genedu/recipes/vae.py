@@ -24,20 +24,10 @@ MODELS = (VAE,)
 
 def arguments(p) -> None:
     common.data_arguments(p, "mnist")
-    p.add_argument(
-        "--latent",
-        type=int,
-        default=common.default(VAEConfig, "latent_dim"),
-        help="latent dimensions",
-    )
-    p.add_argument(
-        "--hidden",
-        type=int,
-        default=common.default(VAEConfig, "hidden"),
-        help="width: conv, the first layer's channels; mlp, hidden units",
-    )
-    p.add_argument(
-        "--architecture", choices=["conv", "mlp"], default=common.default(VAEConfig, "architecture")
+    shared_arguments(p, VAEConfig().latent_dim, VAEConfig().hidden, "width: conv, the first "
+                     "layer's channels; mlp, hidden units")  # fmt: skip
+    common.option(
+        p, "--architecture", VAEConfig, "architecture", "the networks", choices=["conv", "mlp"]
     )
     p.add_argument(
         "--likelihood",
@@ -45,13 +35,8 @@ def arguments(p) -> None:
         default=None,
         help="default: bernoulli on the MNIST digits, gaussian on grey levels",
     )
-    p.add_argument("--beta", type=float, default=1.0, help="weight on the KL (a beta-VAE)")
-    p.add_argument(
-        "--min-sigma",
-        type=float,
-        default=common.default(VAEConfig, "min_sigma"),
-        help="Gaussian: floor on the decoder's scale",
-    )
+    common.option(p, "--beta", VAEConfig, "beta", "weight on the KL (a beta-VAE)")
+    common.option(p, "--min-sigma", VAEConfig, "min_sigma", "Gaussian: the decoder's least scale")
     p.add_argument(
         "--digit",
         type=int,
@@ -59,31 +44,30 @@ def arguments(p) -> None:
         choices=range(10),
         help="train on this class only, a one-class model (anomaly detection)",
     )
+    p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
+                   help="the learning rate: warmed up, then decayed on a cosine to a tenth "
+                   "over --steps or --minutes; or held")  # fmt: skip
     common.run_arguments(p, steps=10_000, lr=1e-3, batch=128)
 
 
 def cvae_arguments(p) -> None:
     from ..apps.augmentation import AugmentationConfig
 
-    defaults = AugmentationConfig()
+    d = AugmentationConfig()
     common.data_arguments(p, "mnist")
-    p.add_argument(
-        "--labels",
-        type=int,
-        default=defaults.labels,
-        help="labelled images, balanced over the classes",
-    )
+    shared_arguments(p, d.latent_dim, d.generator_hidden, "MLP width")
+    p.add_argument("--labels", type=int, default=d.labels, help="labelled images, balanced")
     p.add_argument("--semi", action="store_true", help="also the pseudo-labelled rest")
-    p.add_argument("--latent", type=int, default=defaults.latent_dim, help="latent dimensions")
-    p.add_argument("--hidden", type=int, default=defaults.generator_hidden, help="MLP width")
-    p.add_argument(
-        "--steps",
-        type=int,
-        default=None,
-        help=f"default: {defaults.generator_steps} ({defaults.semi_steps} with --semi)",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help=f"training steps (default: "
+                   f"{d.generator_steps}; with --semi, {d.semi_steps})")  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="of everything random")
     p.add_argument("--out", required=True, help="checkpoint path, without extension")
+
+
+def shared_arguments(p, latent: int, hidden: int, width: str) -> None:
+    """--latent and --hidden, which both VAE recipes take."""
+    p.add_argument("--latent", type=int, default=latent, help="latent dimensions")
+    p.add_argument("--hidden", type=int, default=hidden, help=width)
 
 
 def one_class(ds: data.ImageSet, digit: int | None) -> data.ImageSet:
@@ -141,6 +125,7 @@ def run(args):
         batch_size=args.batch_size,
         transform=transform,
         device=common.device(args),
+        lr_schedule=train.warmup_cosine() if args.schedule == "cosine" else None,
         eval_fn=elbo_now if args.eval_minutes else None,
         **common.budget(args),
     )
