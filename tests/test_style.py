@@ -10,7 +10,7 @@ import torch.nn as nn
 from PIL import Image
 
 from genedu import cli
-from genedu.apps import style
+from genedu.apps import features, style
 
 
 def _image(seed: int, size: int = 32) -> torch.Tensor:
@@ -98,7 +98,7 @@ def test_random_features_reject_bad_layers_and_small_images():
 def _tiny_vgg19() -> nn.Sequential:
     """VGG-19's `features` layout (16 convolutions, 5 max-pools), with tiny widths."""
     layers, c_in = [], 3
-    for block, convs in enumerate(style.VGG19_BLOCKS):
+    for block, convs in enumerate(features.VGG19_BLOCKS):
         for _ in range(convs):
             layers += [nn.Conv2d(c_in, 2 + block, 3, padding=1), nn.ReLU(inplace=True)]
             c_in = 2 + block
@@ -122,8 +122,8 @@ def test_vgg_features_pick_the_layers_by_name_with_imagenet_normalisation():
     out = vgg(x)
     assert set(out) == {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1", "relu4_2"}
     assert len(vgg.layers) == 30  # stops after relu5_1, index 29
-    mean = torch.tensor(style.IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(style.IMAGENET_STD).view(1, 3, 1, 1)
+    mean = torch.tensor(features.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(features.IMAGENET_STD).view(1, 3, 1, 1)
     normalised = (x - mean) / std
     with torch.no_grad():
         torch.testing.assert_close(out["relu2_1"], net[:7](normalised))  # relu2_1: index 6
