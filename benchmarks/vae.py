@@ -14,9 +14,9 @@ so `wall_seconds` is training time only; every checkpoint of the curve is record
 Each goal's verdict, met or missed, is added to the results as a record of its own.
 
 `--recipe` measures what a learner's command gets: `genedu train vae --data mnist
---minutes 5` with its defaults (the conv VAE above, its learning rate warmed up and
-decayed on a cosine over the 5 minutes), judged against the same 5-minute goal. Its
-records replace only their own.
+--minutes 5` with its defaults (the conv VAE above, at 3e-3, warmed up and decayed on a
+cosine over the 5 minutes), judged against the same 5-minute goal. Its records replace
+only their own.
 """
 
 from __future__ import annotations

@@ -98,6 +98,7 @@ def _cmd_eval(args) -> int:
         return commands.eval_anomaly(args)
     model = hub.load(args.name)
     recipe = recipes.for_model(model)
+    args.recorded = hub.info(args.name).get("metrics") or {}  # what training measured
     # the data it was trained on, as its checkpoint records; else the recipe's default
     args.data = args.data or recipes.common.recorded_dataset(args.name) or recipe.dataset
     print(f"{args.name} on {args.data} test: {recipe.evaluate(model, args)}")

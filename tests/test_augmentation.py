@@ -219,3 +219,9 @@ def test_train_cvae_saves_a_conditional_vae_with_its_cas(tmp_path, monkeypatch, 
     meta = hub.read_tensors(out)[1]
     assert meta["command"].startswith("genedu train cvae --data mnist5k --labels 20")
     assert meta["metrics"]["labels"] == 20 and 0 <= meta["metrics"]["cas"] <= 1
+    # genedu eval judges it as training did, on the data its checkpoint records: by CAS
+    assert cli.main(["eval", str(out)]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith(f"{out} on mnist5k test: CAS ") and "200 classifier steps" in line
+    cas = float(line.split("CAS ")[1].split()[0])
+    assert cas == pytest.approx(meta["metrics"]["cas"], abs=0.05)

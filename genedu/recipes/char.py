@@ -37,7 +37,7 @@ def arguments(p) -> None:
     p.add_argument("--block-size", type=int, default=None,
                    help="context length (default: names, the longest name; prose, 64)")  # fmt: skip
     common.option(p, "--order", text.NGramConfig, "order", "ngram: n, the context plus one")
-    common.run_arguments(p, steps=5_000, lr=None, batch=None)
+    common.run_arguments(p, steps=5_000, lr="names 2e-3, prose 1e-3", batch="names 64, prose 12")
 
 
 def build(args, corpus: text.Corpus) -> text.CharModel:

@@ -30,23 +30,28 @@ def data_arguments(p: argparse.ArgumentParser, dataset: str) -> None:
     p.add_argument("--fallback", default=None, help="a bundled set to use if --data is absent")
 
 
-def run_arguments(p, *, steps: int, lr: float | None, batch: int | None, minutes: bool = True):
+def run_arguments(
+    p, *, steps: int, lr: float | str, batch: int | str, minutes: bool = True
+) -> None:
     """--steps, --lr, --batch-size, --device, --seed and --out; with `minutes`, also the
     time budget (--minutes, --eval-minutes), which `budget` hands to `train.fit`."""
-    by_text = "default: by the text (names 64 at 2e-3, prose 12 at 1e-3)"
     alone = "; with --minutes alone, as many as the time allows" if minutes else ""
     p.add_argument("--steps", type=int, default=None,
                    help=f"training steps (default: {steps:,}{alone})")  # fmt: skip
-    p.set_defaults(default_steps=steps)
+    # a number is the default; a str says what the default depends on
     p.add_argument(
-        "--lr", type=float, default=lr, help="learning rate" + ("" if lr else f"; {by_text}")
+        "--lr",
+        type=float,
+        default=None if isinstance(lr, str) else lr,
+        help="learning rate" + (f" (default: {lr})" if isinstance(lr, str) else ""),
     )
     p.add_argument(
         "--batch-size",
         type=int,
-        default=batch,
-        help="examples per step" + ("" if batch else f"; {by_text}"),
+        default=None if isinstance(batch, str) else batch,
+        help="examples per step" + (f" (default: {batch})" if isinstance(batch, str) else ""),
     )
+    p.set_defaults(default_steps=steps)
     if minutes:
         p.add_argument(
             "--minutes",

@@ -5,8 +5,11 @@
     genedu train vae --data mnist --digit 8 --out runs/vae-8     a one-class model
     genedu train cvae --data mnist --labels 100 --out runs/cvae  a few labels (--semi: + more)
 
-Bernoulli on dynamically binarised digits, Gaussian on grey levels. Measured by the
-test -ELBO and the IWAE bound (k=100) on the first 1,000 test images.
+Bernoulli on dynamically binarised digits, Gaussian on grey levels. The learning rate
+(3e-3 for digits, 1e-3 for grey levels) warms up, then decays on a cosine over --steps or,
+with --minutes alone, over the time: `--minutes 5` on digits reaches a test -ELBO of about
+94.5 nats on 2 CPU threads (benchmarks/vae.py --recipe). Measured by the test -ELBO and
+the IWAE bound (k=100) on the first 1,000 test images; a conditional VAE by its CAS.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def arguments(p) -> None:
     p.add_argument("--schedule", choices=["cosine", "constant"], default="cosine",
                    help="the learning rate: warmed up, then decayed on a cosine to a tenth "
                    "over --steps or --minutes; or held")  # fmt: skip
-    common.run_arguments(p, steps=10_000, lr=1e-3, batch=128)
+    common.run_arguments(p, steps=10_000, lr="Bernoulli 3e-3, Gaussian 1e-3", batch=128)
 
 
 def cvae_arguments(p) -> None:
@@ -118,10 +121,13 @@ def run(args):
         x = x_test.to(next(m.parameters()).device)
         return {"test_neg_elbo_nats": round(mean_neg_elbo(m, x, generator=g), 3)}
 
+    # Bernoulli digits: 3e-3 on the cosine met the 5-minute goal (94.5 nats) where 1e-3
+    # did not (96.3); the Gaussian decoder's scale is touchier, so it keeps 1e-3
+    lr = args.lr or (3e-3 if likelihood == "bernoulli" else 1e-3)
     history = train.fit(
         model,
         images,
-        lr=args.lr,
+        lr=lr,
         batch_size=args.batch_size,
         transform=transform,
         device=common.device(args),
@@ -188,10 +194,18 @@ def run_cvae(args):
 
 
 def evaluate(model: VAE, args) -> str:
-    """The test -ELBO and IWAE bound, measured as `genedu train vae` measured them."""
-    images = data.load(args.data, "test", fallback=args.fallback).images
+    """The test -ELBO and IWAE bound, measured as `genedu train vae` measured them (a
+    one-class model: on the test images of its class, as its checkpoint records)."""
+    if model.config.num_classes:  # a conditional VAE is judged by its samples' CAS
+        from ..apps.augmentation import generator_cas
+
+        found = generator_cas(model, data.load(args.data, "test", fallback=args.fallback))
+        return f"CAS {found['cas']:.4f} ({found['cas_protocol']})"
+    digit = getattr(args, "recorded", {}).get("digit")
+    images = one_class(data.load(args.data, "test", fallback=args.fallback), digit).images
     neg_elbo, nll = measure(model, images, args.seed, k=args.k, n=args.n)
+    which = f"all {len(images)}" + ("" if digit is None else f" of digit {digit}")
     return (
-        f"-ELBO {neg_elbo:.3f} nats (all {len(images)}); "
+        f"-ELBO {neg_elbo:.3f} nats ({which}); "
         f"NLL (IWAE k={args.k}, first {min(args.n, len(images))}) {nll:.3f} nats"
     )
