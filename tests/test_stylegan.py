@@ -274,6 +274,25 @@ def test_diff_augment_is_differentiable_and_translation_only_shifts():
     assert y.grad is not None and y.grad.abs().sum() > 0
 
 
+def test_diff_augment_colour_is_brightness_then_saturation_then_contrast():
+    """On colour images: a shift b, then each pixel's channels spread about their mean by
+    s, then the image spread about its mean by c: the three draws, in that order."""
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(1)
+    got = stylegan.diff_augment(x, "color")
+    torch.manual_seed(1)
+    b, s, c = torch.rand(4, 1, 1, 1) - 0.5, torch.rand(4, 1, 1, 1) * 2, torch.rand(4, 1, 1, 1) + 0.5
+    y = x + b
+    grey = y.mean(1, keepdim=True)  # saturation keeps each pixel's channel mean
+    y = (y - grey) * s + grey
+    y = (y - y.mean((1, 2, 3), keepdim=True)) * c + y.mean((1, 2, 3), keepdim=True)
+    torch.testing.assert_close(got, y)
+    torch.testing.assert_close(
+        got.mean(1) - got.mean((1, 2, 3))[:, None, None],
+        c[:, 0] * (grey[:, 0] - grey.mean((1, 2, 3))[:, None, None]),
+    )
+
+
 def test_fit_trains_a_tiny_stylegan_and_a_checkpoint_round_trips(tmp_path):
     model = tiny(augment="color,translation", r1_every=2).train()
     images = (torch.rand(64, 1, 16, 16) * 255).to(torch.uint8)
