@@ -113,7 +113,8 @@ class BernoulliMixture(Density):
     def em_step(self, x: torch.Tensor, pseudo_count: float = 1.0) -> float:
         """One EM iteration on the whole of `x`; returns the mean log-likelihood before it.
 
-        E step: r_nk = p(k | x_n). M step: pi_k = mean_n r_nk and
+        E step: r_nk = p(k | x_n). M step: pi_k = (sum_n r_nk + 1e-3) / (N + 1e-3 K), the
+        mean responsibility kept off 0 (an empty component's log-weight stays finite), and
         mu_kd = (sum_n r_nk x_nd + a) / (sum_n r_nk + 2a), a Beta(a+1, a+1) prior that
         keeps every mu away from 0 and 1 (so no test pixel gets probability zero).
         """

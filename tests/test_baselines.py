@@ -133,10 +133,21 @@ def test_em_step_is_the_textbook_update():
         expected_mu = (r.T @ flat + 1.0) / (nk[:, None] + 2.0)
 
     assert model.em_step(x, pseudo_count=1.0) == pytest.approx(ll_before, abs=1e-4)
-    torch.testing.assert_close(
-        torch.softmax(model.weight_logits, 0), nk / len(x), atol=1e-4, rtol=0
-    )
+    # pi_k = (n_k + 1e-3) / (N + 1e-3 K): the mean responsibility, and never log 0
+    smoothed = (nk + 1e-3) / (len(x) + 3e-3)
+    torch.testing.assert_close(torch.softmax(model.weight_logits, 0), smoothed, atol=0, rtol=1e-5)
     torch.testing.assert_close(torch.sigmoid(model.logits.flatten(1)), expected_mu)
+
+
+def test_an_empty_component_keeps_a_tiny_finite_weight():
+    model = random_mixture(components=3, shape=(1, 3, 3))
+    x = torch.ones(10, 1, 3, 3)
+    with torch.no_grad():
+        model.logits[2] = -30.0  # component 2 all but rules out a white image: r = 0
+    model.em_step(x)
+    weights = torch.softmax(model.weight_logits, 0)
+    assert torch.isfinite(model.weight_logits).all()
+    assert weights[2].item() == pytest.approx(1e-3 / (10 + 3e-3), rel=1e-4)
 
 
 def test_responsibilities_are_a_distribution(binary_mnist5k):
