@@ -35,7 +35,13 @@ from torch import nn
 
 from . import inputs
 from .corpus import CharVocab, Corpus, RandomWindows, name_rows, windows  # noqa: F401
-from .decoding import _device, filter_logits, generate, sample_ids  # noqa: F401
+from .decoding import (  # noqa: F401
+    _device,
+    decoding_explorer,
+    filter_logits,
+    generate,
+    sample_ids,
+)
 
 SMOOTHING = ("interpolated", "add-k")
 CELLS = ("gru", "lstm")

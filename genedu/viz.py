@@ -312,37 +312,6 @@ def style_explorer(model, *, seeds: tuple[int, int] = (0, 1), scale: int = 8):
     return widgets.HBox([widgets.VBox([psi, crossover, seed_a, seed_b]), picture])
 
 
-def decoding_explorer(model, prompt: str, *, n: int = 200, samples: int = 3, seed: int = 0):
-    """An ipywidgets explorer for a `genedu.text` model: temperature, top-k and top-p
-    sliders, and the continuations of `prompt` they give (the same seed each time, so
-    only the decoding changes). As with the other explorers, the first text stays in a
-    built book; moving the sliders needs a running kernel. Returns the widget."""
-    import html
-
-    import ipywidgets as widgets
-
-    from .text import generate
-
-    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05,
-                                      description="temperature")  # fmt: skip
-    top_k = widgets.IntSlider(value=0, min=0, max=len(model.vocab), description="top-k (0 off)")
-    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.05, description="top-p")
-    shown = widgets.HTML()
-
-    def redraw(_=None) -> None:
-        texts = generate(
-            model, prompt, n, temperature=temperature.value, top_k=top_k.value or None,
-            top_p=top_p.value, num_samples=samples, generator=torch.Generator().manual_seed(seed),
-        )  # fmt: skip
-        blocks = "".join(f"<pre style='white-space:pre-wrap'>{html.escape(t)}</pre>" for t in texts)
-        shown.value = blocks
-
-    for w in (temperature, top_k, top_p):
-        w.observe(redraw, names="value")
-    redraw()
-    return widgets.VBox([widgets.HBox([temperature, top_k, top_p]), shown])
-
-
 def decision_surface(
     discriminator: Callable[[torch.Tensor], torch.Tensor],
     *,

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from genedu import data, hub, train
+from genedu import data, hub, text, train
 from genedu.text import (
     CharRNN,
     CharTransformer,
@@ -320,3 +320,19 @@ def test_shipped_char_names_meets_its_goal(shared_data):
     drawn = generate(model, "", 30, num_samples=200, generator=g(0))
     known = set(c.train.lines)
     assert sum(bool(n) and n not in known for n in drawn) > 100
+
+
+def test_the_decoding_explorer_redraws_when_a_slider_moves():
+    explorer = text.decoding_explorer(transformer(), "em", n=12, samples=2, seed=3)
+    sliders, shown = explorer.children
+    temperature, top_k, _ = sliders.children
+    first = shown.value
+    assert first.count("<pre") == 2 and "em" in first
+    temperature.value = 0.0  # greedy: the two samples agree
+    greedy = shown.value
+    assert greedy != first
+    blocks = greedy.split("</pre>")[:2]
+    assert blocks[0].split(">", 1)[1] == blocks[1].split(">", 1)[1]
+    top_k.value = 1  # top-1 is greedy too, at any temperature
+    temperature.value = 1.5
+    assert shown.value == greedy
