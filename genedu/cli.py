@@ -158,12 +158,15 @@ def parser() -> argparse.ArgumentParser:
     )
     e.add_argument("name", help="a checkpoint, or augmentation, or anomaly")
     e.add_argument(
-        "--data", default=None, help="default: mnist (a text model: the data it was trained on)"
+        "--data", default=None, help="default: the dataset the checkpoint records it was trained on"
     )
     e.add_argument("--fallback", default=None)
     e.add_argument("--k", type=int, default=100, help="VAE: importance samples per image")
     e.add_argument(
-        "--n", type=int, default=1000, help="VAE: test images for IWAE; GAN: samples for FID"
+        "--n",
+        type=int,
+        default=1000,
+        help="VAE: test images for IWAE; PixelCNN: test images; GAN: samples for FID",
     )
     e.add_argument("--seed", type=int, default=0, help="VAE: seed of binarisation and samples")
     e.add_argument("--labels", type=int, default=100, help="augmentation: labelled images")
