@@ -111,7 +111,7 @@ def patches(args) -> list[dict]:
     rows = [record("independent histograms", where, "test_bits_per_dim", floor_bpd,
                    "bits/dim", 0.0, SEED)]  # fmt: skip
     torch.manual_seed(SEED)
-    config = PixelCNNConfig(shape=(3, 32, 32), channels=32, layers=8, likelihood="logistic")
+    config = PixelCNNConfig(shape=(3, 32, 32), hidden=32, layers=8, likelihood="logistic")
     model = GatedPixelCNN(config)
     history = train.fit(
         model, train_set.images, steps=1_000_000, lr=2e-3, batch_size=32, seed=SEED,

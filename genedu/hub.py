@@ -144,8 +144,25 @@ def _family(meta: dict, where: str):
     return _registered(cls_name), _registered(config_name)
 
 
+# config fields that were renamed so that one word names one idea across families (the
+# width is `hidden`, the depth `layers`); a checkpoint saved before the rename still loads
+RENAMED = {
+    "PixelCNNConfig": {"channels": "hidden"},
+    "StyleGANConfig": {"max_channels": "hidden"},
+    "TransformerConfig": {"n_embd": "hidden", "n_layer": "layers", "n_head": "heads"},
+}
+
+
+def _renamed(config_cls, values: dict) -> dict:
+    """The JSON's config under today's field names (old names mapped, unless both appear)."""
+    old_to_new = RENAMED.get(config_cls.__name__, {})
+    return {old_to_new.get(k, k) if old_to_new.get(k) not in values else k: v
+            for k, v in values.items()}  # fmt: skip
+
+
 def _config(config_cls, values: dict, where: str):
     """Build the frozen config, checking each JSON value against the field's default."""
+    values = _renamed(config_cls, values)
     fields = {f.name: f for f in dataclasses.fields(config_cls)}
     unknown = set(values) - set(fields)
     if unknown:

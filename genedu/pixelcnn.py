@@ -43,7 +43,7 @@ class PixelCNNConfig:
     """The shape of the images, the network's size, and the output distribution."""
 
     shape: tuple[int, int, int] = (1, 28, 28)  # C×H×W
-    channels: int = 64  # hidden feature maps
+    hidden: int = 64  # width: every layer's feature maps
     layers: int = 8  # gated layers (GatedPixelCNN) or mask-B blocks after mask A (PixelCNN)
     kernel: int = 3  # odd; the size of every layer's kernel but PixelCNN's first
     first_kernel: int = 7  # PixelCNN's mask-A layer
@@ -62,10 +62,10 @@ class PixelCNNConfig:
             k = getattr(self, name)
             if k < 3 or k % 2 == 0:
                 problems.append(f"{name} must be odd and >= 3, got {k}")
-        if self.channels < 1 or self.layers < 1 or self.mixtures < 1 or self.num_classes < 0:
+        if self.hidden < 1 or self.layers < 1 or self.mixtures < 1 or self.num_classes < 0:
             problems.append(
-                "channels, layers and mixtures must be >= 1 and num_classes >= 0, got "
-                f"{self.channels}, {self.layers}, {self.mixtures} and {self.num_classes}"
+                "hidden, layers and mixtures must be >= 1 and num_classes >= 0, got "
+                f"{self.hidden}, {self.layers}, {self.mixtures} and {self.num_classes}"
             )
         if problems:
             raise ValueError("PixelCNNConfig: " + "; ".join(problems))
@@ -134,7 +134,7 @@ class _PixelModel(nn.Module):
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
         self.config = config
-        f = config.channels
+        f = config.hidden
         self.head = nn.Sequential(
             nn.ReLU(), nn.Conv2d(f, f, 1), nn.ReLU(), nn.Conv2d(f, config.outputs, 1)
         )
@@ -353,7 +353,7 @@ class PixelCNN(_PixelModel):
 
     def __init__(self, config: PixelCNNConfig = PixelCNNConfig()):
         super().__init__(config)
-        c, f = config.shape[0], config.channels
+        c, f = config.shape[0], config.hidden
         self.first = MaskedConv2d(c, f, config.first_kernel, "A")
         self.blocks = nn.ModuleList(
             MaskedConv2d(f, f, config.kernel, "B") for _ in range(config.layers)
@@ -444,7 +444,7 @@ class GatedPixelCNN(_PixelModel):
 
     def __init__(self, config: PixelCNNConfig = PixelCNNConfig()):
         super().__init__(config)
-        c, f, k = config.shape[0], config.channels, config.kernel
+        c, f, k = config.shape[0], config.hidden, config.kernel
         self.layers = nn.ModuleList(
             GatedLayer(c if n == 0 else f, f, k, n == 0, config.num_classes)
             for n in range(config.layers)

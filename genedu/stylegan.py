@@ -54,11 +54,11 @@ class StyleGANConfig:
     # minutes on MNIST, against 860.1 (recall 0.32) for 4 and 0.9 (benchmarks/stylegan.py)
     mapping_layers: int = 2
     mapping_lr: float = 0.01  # the mapping's learning-rate multiplier (StyleGAN's 0.01)
-    # channels at resolution r: min(max_channels, base // r); 512 gives 64, 64, 32, 16 at
+    # channels at resolution r: min(hidden, base // r); 512 gives 64, 64, 32, 16 at
     # 4, 8, 16, 32: on 2 CPU threads 1.6x faster a step than 1024 (32 channels at 32×32)
     # and a lower FID after the same 8 minutes (922.6 against 2336.6, a sweep on MNIST)
     channel_base: int = 512
-    max_channels: int = 64
+    hidden: int = 64  # G's width: the channels of its widest layers
     d_hidden: int = 64  # D: the DCGAN discriminator's first channels (genedu.gan)
     mixing: float = 0.5  # probability of a style-mixing pair in a training batch
     w_avg_beta: float = 0.995  # running average of w (the centre of truncation)
@@ -79,7 +79,7 @@ class StyleGANConfig:
                 f"StyleGAN: shape must be (C, R, R) with C = 1 or 3 and R a power of two "
                 f">= 8 (8, 16, 32, 64, ...), got {self.shape}"
             )
-        for name in ("latent_dim", "w_dim", "mapping_layers", "channel_base", "max_channels"):
+        for name in ("latent_dim", "w_dim", "mapping_layers", "channel_base", "hidden"):
             if getattr(self, name) < 1:
                 raise ValueError(f"StyleGAN: {name} must be >= 1, got {getattr(self, name)}")
         if not (0 <= self.mixing <= 1 and 0 <= self.w_avg_beta < 1 and 0 <= self.ema_decay < 1):
@@ -109,7 +109,7 @@ class StyleGANConfig:
         return 2 * int(math.log2(self.resolution)) - 2
 
     def channels(self, r: int) -> int:
-        return max(1, min(self.max_channels, self.channel_base // r))
+        return max(1, min(self.hidden, self.channel_base // r))
 
 
 # --------------------------------------------------------------------- the building blocks

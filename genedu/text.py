@@ -298,19 +298,19 @@ class CharRNN(CharModel):
 @dataclass(frozen=True)
 class TransformerConfig(CharConfig):
     block_size: int = 128  # the longest context, in characters
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
+    layers: int = 4
+    heads: int = 4
+    hidden: int = 128
     dropout: float = 0.0
 
     def __post_init__(self):
         super().__post_init__()
-        if min(self.block_size, self.n_layer, self.n_head, self.n_embd) < 1:
+        if min(self.block_size, self.layers, self.heads, self.hidden) < 1:
             raise ValueError(f"TransformerConfig: sizes must be >= 1, got {self}")
-        if self.n_embd % self.n_head:
+        if self.hidden % self.heads:
             raise ValueError(
-                f"TransformerConfig: n_embd ({self.n_embd}) must divide into n_head "
-                f"({self.n_head}) heads"
+                f"TransformerConfig: hidden ({self.hidden}) must be a multiple of heads "
+                f"({self.heads})"
             )
         if not 0 <= self.dropout < 1:
             raise ValueError(f"TransformerConfig: dropout in [0, 1), got {self.dropout}")
@@ -339,25 +339,26 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, c: TransformerConfig):
         super().__init__()
-        self.n_head = c.n_head
-        self.qkv = nn.Linear(c.n_embd, 3 * c.n_embd)
-        self.proj = nn.Linear(c.n_embd, c.n_embd)
+        self.heads = c.heads
+        self.qkv = nn.Linear(c.hidden, 3 * c.hidden)
+        self.proj = nn.Linear(c.hidden, c.hidden)
         self.drop = nn.Dropout(c.dropout)
 
-    def heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x (B, T, d) -> the queries, keys and values of every head, (B, nh, T, d/nh) each."""
         b, t, d = x.shape
         q, k, v = self.qkv(x).split(d, dim=2)
-        return tuple(z.view(b, t, self.n_head, d // self.n_head).transpose(1, 2) for z in (q, k, v))
+        return tuple(z.view(b, t, self.heads, d // self.heads).transpose(1, 2) for z in (q, k, v))
 
     def weights(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, d) -> each head's causal attention probabilities, (B, nh, T, T)."""
-        q, k, _ = self.heads(x)
+        q, k, _ = self.split_heads(x)
         return causal_attention_weights(q, k)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, t, d = x.shape
-        y = causal_attention(*self.heads(x)).transpose(1, 2).reshape(b, t, d)  # heads side by side
+        y = causal_attention(*self.split_heads(x))  # (B, nh, T, d/nh)
+        y = y.transpose(1, 2).reshape(b, t, d)  # the heads side by side
         return self.drop(self.proj(y))
 
 
@@ -366,12 +367,12 @@ class Block(nn.Module):
 
     def __init__(self, c: TransformerConfig):
         super().__init__()
-        self.ln1, self.ln2 = nn.LayerNorm(c.n_embd), nn.LayerNorm(c.n_embd)
+        self.ln1, self.ln2 = nn.LayerNorm(c.hidden), nn.LayerNorm(c.hidden)
         self.attn = CausalSelfAttention(c)
         self.mlp = nn.Sequential(
-            nn.Linear(c.n_embd, 4 * c.n_embd),
+            nn.Linear(c.hidden, 4 * c.hidden),
             nn.GELU(),
-            nn.Linear(4 * c.n_embd, c.n_embd),
+            nn.Linear(4 * c.hidden, c.hidden),
             nn.Dropout(c.dropout),
         )
 
@@ -381,23 +382,23 @@ class Block(nn.Module):
 
 
 class CharTransformer(CharModel):
-    """A small GPT: token and position embeddings, n_layer causal blocks, a final layer
+    """A small GPT: token and position embeddings, `layers` causal blocks, a final layer
     norm and a linear map to next-character logits."""
 
     def __init__(self, config: TransformerConfig):
         super().__init__(config)
         c = config
         self.context_size = c.block_size
-        self.tok = nn.Embedding(len(self.vocab), c.n_embd)
-        self.pos = nn.Embedding(c.block_size, c.n_embd)
+        self.tok = nn.Embedding(len(self.vocab), c.hidden)
+        self.pos = nn.Embedding(c.block_size, c.hidden)
         self.drop = nn.Dropout(c.dropout)
-        self.blocks = nn.ModuleList(Block(c) for _ in range(c.n_layer))
-        self.ln = nn.LayerNorm(c.n_embd)
-        self.head = nn.Linear(c.n_embd, len(self.vocab))
+        self.blocks = nn.ModuleList(Block(c) for _ in range(c.layers))
+        self.ln = nn.LayerNorm(c.hidden)
+        self.head = nn.Linear(c.hidden, len(self.vocab))
         for name, p in self.named_parameters():  # GPT-2: N(0, 0.02), residual paths shrunk
             if p.dim() == 2:
                 residual = name.endswith(("proj.weight", "mlp.2.weight"))
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.n_layer) if residual else 0.02)
+                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * c.layers) if residual else 0.02)
             elif name.endswith("bias"):
                 nn.init.zeros_(p)
 
@@ -421,7 +422,7 @@ class CharTransformer(CharModel):
 
     def attention_weights(self, idx: torch.Tensor, layer: int) -> torch.Tensor:
         """The causal attention probabilities of block `layer` (0-based: 0 is the first)
-        for ids idx (B, T): (B, n_head, T, T), row t over the positions s <= t, zero
+        for ids idx (B, T): (B, heads, T, T), row t over the positions s <= t, zero
         above the diagonal, each row summing to 1."""
         n = len(self.blocks)
         if not 0 <= layer < n:

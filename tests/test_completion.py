@@ -19,7 +19,7 @@ def _digits(n: int = 6, seed: int = 0) -> torch.Tensor:
 
 def _models() -> dict:
     torch.manual_seed(0)
-    pixelcnn = GatedPixelCNN(PixelCNNConfig(shape=SHAPE, channels=8, layers=2))
+    pixelcnn = GatedPixelCNN(PixelCNNConfig(shape=SHAPE, hidden=8, layers=2))
     vae = VAE(VAEConfig(shape=SHAPE, latent_dim=3, hidden=4))
     return {"pixelcnn": pixelcnn, "vae": vae}
 
@@ -192,7 +192,7 @@ def test_cli_complete_writes_a_grid_and_prints_the_scores(tmp_path, capsys):
 
 def test_a_class_conditional_pixelcnn_draws_each_completions_class_from_the_posterior():
     torch.manual_seed(0)
-    model = GatedPixelCNN(PixelCNNConfig(shape=SHAPE, channels=8, layers=2, num_classes=3))
+    model = GatedPixelCNN(PixelCNNConfig(shape=SHAPE, hidden=8, layers=2, num_classes=3))
     x, known = _digits(3), completion.mask("bottom", SHAPE[1:])
     g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
     out = completion.pixelcnn_complete(model, x, known, samples=4, generator=g())

@@ -13,6 +13,9 @@ from safetensors.torch import load_file, save_file
 from genedu import hub, train
 from genedu.baselines import BernoulliMixture, IndependentBernoulli, MixtureConfig
 from genedu.hub import CheckpointError
+from genedu.pixelcnn import GatedPixelCNN, PixelCNNConfig
+from genedu.stylegan import StyleGAN, StyleGANConfig
+from genedu.text import CharTransformer, TransformerConfig
 
 CONFIG = MixtureConfig(components=3, shape=(1, 4, 4))
 
@@ -114,6 +117,36 @@ def test_unknown_config_field(saved):
     edit_json(stem, lambda meta: meta["config"].update(depth=4))
     with pytest.raises(CheckpointError, match=r"config fields \['depth'\]"):
         hub.load(stem)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: GatedPixelCNN(PixelCNNConfig(shape=(1, 4, 4), hidden=6, layers=1)),
+        lambda: CharTransformer(
+            TransformerConfig(vocab="ab\n", block_size=4, layers=1, heads=2, hidden=8)
+        ),
+        lambda: StyleGAN(
+            StyleGANConfig(
+                shape=(1, 8, 8), latent_dim=4, w_dim=4, hidden=4, mapping_layers=1, d_hidden=4
+            )
+        ),
+    ],
+    ids=["pixelcnn", "transformer", "stylegan"],
+)
+def test_checkpoints_saved_under_the_old_width_names_still_load(model, tmp_path):
+    torch.manual_seed(0)
+    model = model()
+    stem = hub.save(model, tmp_path / "old")
+    renamed = hub.RENAMED[type(model.config).__name__]
+    edit_json(stem, lambda meta: meta.update(config={
+        {new: old for old, new in renamed.items()}.get(k, k): v
+        for k, v in meta["config"].items()}))  # fmt: skip
+    assert set(renamed) <= set(json.loads(stem.with_suffix(".json").read_text())["config"])
+    back = hub.load(stem)
+    assert back.config == model.config
+    for key, value in model.state_dict().items():
+        assert torch.equal(back.state_dict()[key], value), key
 
 
 def test_missing_and_extra_tensors_are_listed():

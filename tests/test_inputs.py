@@ -132,8 +132,8 @@ SHAPE = (1, 8, 8)
 def _models() -> dict:
     torch.manual_seed(0)
     vocab = "\nabc"
-    char = TransformerConfig(vocab=vocab, boundary="\n", block_size=8, n_layer=1, n_head=1,
-                             n_embd=8)  # fmt: skip
+    char = TransformerConfig(vocab=vocab, boundary="\n", block_size=8, layers=1, heads=1,
+                             hidden=8)  # fmt: skip
     ngram = NGram(NGramConfig(vocab=vocab, boundary="\n", order=2))
     ngram.count(torch.tensor([[0, 1, 2, 3, 0]]))
     return {
@@ -143,9 +143,9 @@ def _models() -> dict:
         "cgan": GAN(GANConfig(shape=SHAPE, latent_dim=4, hidden=4, num_classes=3)),
         "points-gan": GAN(GANConfig(architecture="mlp", shape=(2,), latent_dim=2, hidden=8)),
         "stylegan": StyleGAN(StyleGANConfig(shape=(1, 8, 8), latent_dim=4, w_dim=4,
-                                            max_channels=4, mapping_layers=1, d_hidden=4)),
-        "pixelcnn": PixelCNN(PixelCNNConfig(shape=SHAPE, channels=4, layers=1, first_kernel=3)),
-        "gated": GatedPixelCNN(PixelCNNConfig(shape=SHAPE, channels=4, layers=1, first_kernel=3,
+                                            hidden=4, mapping_layers=1, d_hidden=4)),
+        "pixelcnn": PixelCNN(PixelCNNConfig(shape=SHAPE, hidden=4, layers=1, first_kernel=3)),
+        "gated": GatedPixelCNN(PixelCNNConfig(shape=SHAPE, hidden=4, layers=1, first_kernel=3,
                                               likelihood="logistic", mixtures=1, num_classes=3)),
         "bernoulli": IndependentBernoulli(),
         "mixture": BernoulliMixture(MixtureConfig(components=2, shape=SHAPE)),

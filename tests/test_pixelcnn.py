@@ -32,7 +32,7 @@ def tiny(cls, shape=(1, 5, 6), likelihood="bernoulli", classes=0, layers=2, seed
     torch.manual_seed(seed)
     config = PixelCNNConfig(
         shape=shape,
-        channels=6,
+        hidden=6,
         layers=layers,
         first_kernel=3,
         likelihood=likelihood,

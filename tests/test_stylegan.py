@@ -8,7 +8,7 @@ from genedu import gan, hub, stylegan, train
 from genedu.stylegan import StyleGAN, StyleGANConfig
 
 TINY = StyleGANConfig(shape=(1, 16, 16), latent_dim=8, w_dim=8, mapping_layers=2,
-                      channel_base=64, max_channels=8, d_hidden=8)  # fmt: skip
+                      channel_base=64, hidden=8, d_hidden=8)  # fmt: skip
 
 
 def tiny(**kw) -> StyleGAN:

@@ -38,8 +38,8 @@ def g(seed: int) -> torch.Generator:
 
 def transformer(block=16, boundary="\n", seed=0, vocab=VOCAB):
     torch.manual_seed(seed)
-    c = TransformerConfig(vocab=vocab, boundary=boundary, block_size=block, n_layer=2,
-                          n_head=2, n_embd=16)  # fmt: skip
+    c = TransformerConfig(vocab=vocab, boundary=boundary, block_size=block, layers=2,
+                          heads=2, hidden=16)  # fmt: skip
     return CharTransformer(c)
 
 
@@ -116,13 +116,13 @@ def test_transformer_attention_weights_are_causal_and_logits_from_embeddings_is_
         assert torch.equal(model.logits_from_embeddings(model.embeddings(x)), model(x))
         for layer in range(len(model.blocks)):
             w = model.attention_weights(x, layer)
-            assert w.shape == (3, model.config.n_head, 11, 11)
-            assert torch.allclose(w.sum(-1), torch.ones(3, model.config.n_head, 11))
+            assert w.shape == (3, model.config.heads, 11, 11)
+            assert torch.allclose(w.sum(-1), torch.ones(3, model.config.heads, 11))
             past = torch.ones(11, 11, dtype=torch.bool).tril()  # s <= t
             assert (w[..., ~past] == 0).all() and (w[..., past] > 0).all()
         # the first block's weights are those its attention module mixes the values with
         block = model.blocks[0]
-        q, k, v = block.attn.heads(block.ln1(model.embeddings(x)))
+        q, k, v = block.attn.split_heads(block.ln1(model.embeddings(x)))
         assert torch.allclose(model.attention_weights(x, 0) @ v, causal_attention(q, k, v))
     for bad in (-1, len(model.blocks)):
         with pytest.raises(ValueError, match=r"layer must lie in 0\.\.1 \(0-based"):
@@ -285,8 +285,8 @@ def test_bad_rows_and_configs_are_refused():
         model.loss(rows().float())
     with pytest.raises(ValueError, match="ids in 0"):
         model.log_prob(torch.tensor([[0, len(VOCAB)]]))
-    with pytest.raises(ValueError, match="divide"):
-        TransformerConfig(vocab=VOCAB, n_embd=10, n_head=3)
+    with pytest.raises(ValueError, match="multiple of heads"):
+        TransformerConfig(vocab=VOCAB, hidden=10, heads=3)
     with pytest.raises(ValueError, match="boundary"):
         TransformerConfig(vocab="ab", boundary="\n")
     with pytest.raises(ValueError, match="smoothing"):

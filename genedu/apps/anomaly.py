@@ -191,12 +191,12 @@ def vae_config() -> VAEConfig:
 
 def binary_pixelcnn_config() -> PixelCNNConfig:
     """The small gated PixelCNN of `one_class`: binarised 28×28 digits."""
-    return PixelCNNConfig(channels=16, layers=4, likelihood="bernoulli")
+    return PixelCNNConfig(hidden=16, layers=4, likelihood="bernoulli")
 
 
 def grey_pixelcnn_config(shape: tuple[int, int, int] = (1, 28, 28)) -> PixelCNNConfig:
     """The gated PixelCNN of `ood`: 256 grey levels, a logistic mixture."""
-    return PixelCNNConfig(shape=shape, channels=16, layers=4, likelihood="logistic", mixtures=3)
+    return PixelCNNConfig(shape=shape, hidden=16, layers=4, likelihood="logistic", mixtures=3)
 
 
 @dataclass(frozen=True)

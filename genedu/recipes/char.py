@@ -27,12 +27,10 @@ def arguments(p) -> None:
     common.data_arguments(p, "names")
     p.add_argument("--architecture", choices=["transformer", *text.CELLS, "ngram"],
                    default="transformer", help="the model")  # fmt: skip
-    common.option(p, "--hidden", text.TransformerConfig, "n_embd",
+    common.option(p, "--hidden", text.TransformerConfig, "hidden",
                   "width: the transformer's embedding, the RNN's hidden units")  # fmt: skip
-    common.option(
-        p, "--layers", text.TransformerConfig, "n_layer", "transformer blocks, RNN layers"
-    )
-    common.option(p, "--heads", text.TransformerConfig, "n_head", "transformer: attention heads")
+    common.option(p, "--layers", text.TransformerConfig, "layers", "transformer blocks, RNN layers")
+    common.option(p, "--heads", text.TransformerConfig, "heads", "transformer: attention heads")
     common.option(p, "--dropout", text.TransformerConfig, "dropout", "transformer: dropout")
     p.add_argument("--block-size", type=int, default=None,
                    help="context length (default: names, the longest name; prose, 64)")  # fmt: skip
@@ -58,9 +56,9 @@ def build(args, corpus: text.Corpus) -> text.CharModel:
     config = text.TransformerConfig(
         **common_fields,
         block_size=block,
-        n_layer=args.layers,
-        n_head=args.heads,
-        n_embd=args.hidden,
+        layers=args.layers,
+        heads=args.heads,
+        hidden=args.hidden,
         dropout=args.dropout,
     )
     return text.CharTransformer(config)

@@ -26,7 +26,7 @@ def arguments(p, *, model: str) -> None:
     config = StyleGANConfig if style else gan.GANConfig
     common.data_arguments(p, "mnist")
     common.option(p, "--latent", config, "latent_dim", "z's dimensions" + " (and w's)" * style)
-    common.option(p, "--hidden", config, "max_channels" if style else "hidden",
+    common.option(p, "--hidden", config, "hidden",
                   "width: G's widest synthesis layer" if style else
                   "width: D's first channels (G's widest layer has twice as many)")  # fmt: skip
     side = common.default(config, "shape")[-1]
@@ -65,7 +65,7 @@ def build(args, ds: data.ImageSet):
             shape=shape,
             latent_dim=args.latent,
             w_dim=args.latent,
-            max_channels=args.hidden,
+            hidden=args.hidden,
             augment=args.augment,
             loss=args.loss,
             r1_gamma=args.r1,

@@ -21,7 +21,7 @@ MODELS = (PixelCNN, GatedPixelCNN)
 
 def arguments(p) -> None:
     common.data_arguments(p, "mnist")
-    common.option(p, "--hidden", PixelCNNConfig, "channels", "width: every layer's feature maps")
+    common.option(p, "--hidden", PixelCNNConfig, "hidden", "width: every layer's feature maps")
     common.option(p, "--layers", PixelCNNConfig, "layers", "gated layers, or mask-B blocks")
     p.add_argument(
         "--architecture", choices=["gated", "plain"], default="gated", help="the network"
@@ -65,7 +65,7 @@ def run(args):
         raise ValueError(f"--conditional needs class labels, and {ds.name} has none")
     config = PixelCNNConfig(
         shape=tuple(ds.images.shape[1:]),
-        channels=args.hidden,
+        hidden=args.hidden,
         layers=args.layers,
         likelihood=likelihood,
         num_classes=classes,
