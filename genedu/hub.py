@@ -111,6 +111,8 @@ FAMILIES = {
     "genedu.text.CharRNN": "genedu.text.RNNConfig",
     "genedu.text.CharTransformer": "genedu.text.TransformerConfig",
     "genedu.metrics.Classifier": "genedu.metrics.ClassifierConfig",
+    "genedu.diffusion.DDPM": "genedu.diffusion.DiffusionConfig",
+    "genedu.diffusion.FlowMatching": "genedu.diffusion.DiffusionConfig",
 }
 
 

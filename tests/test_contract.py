@@ -16,6 +16,7 @@ from genedu.baselines import (
     IndependentHistogram,
     MixtureConfig,
 )
+from genedu.diffusion import DDPM, DiffusionConfig, FlowMatching
 from genedu.gan import GAN, GANConfig
 from genedu.pixelcnn import GatedPixelCNN, PixelCNN, PixelCNNConfig
 from genedu.stylegan import StyleGAN, StyleGANConfig
@@ -74,10 +75,15 @@ FAMILIES = {
         1e-2),
     "gru": (lambda: CharRNN(RNNConfig(vocab=VOCAB, boundary="\n", embed=4, hidden=8)), rows,
             None, 1e-2),
+    "ddpm": (lambda: DDPM(DiffusionConfig(shape=SHAPE, hidden=4, timesteps=10)), binary, None,
+             1e-2),
+    "flow-conditional": (lambda: FlowMatching(DiffusionConfig(shape=SHAPE, hidden=4,
+                                                              num_classes=3)),
+                         lambda: (binary(), labels()), None, 1e-2),
 }  # fmt: skip
 LIKELIHOOD = {"vae", "cvae", "pixelcnn", "gated-conditional", "bernoulli", "mixture",
-              "histogram", "transformer", "gru"}  # fmt: skip
-CONDITIONAL = {"cvae", "cgan", "gated-conditional"}
+              "histogram", "transformer", "gru", "flow-conditional"}  # fmt: skip
+CONDITIONAL = {"cvae", "cgan", "gated-conditional", "flow-conditional"}
 
 
 def make(name):
@@ -155,6 +161,12 @@ def test_log_prob_is_nats_per_example(name):
             lp = model.log_prob(x, y=y)
             per_char = -model.loss(batch)["loss"].item()
             assert lp.sum().item() == pytest.approx(per_char * (x.shape[1] - 1) * len(x), rel=1e-5)
+        elif name == "flow-conditional":  # a density on [0, 1]^D by the ODE, per example
+            x, y = x[:3], y[:3]
+            lp = model.log_prob(x, y=y, steps=2)
+            assert torch.allclose(model.log_prob(x[:1], y=y[:1], steps=2), lp[:1], atol=1e-5)
+            assert lp.shape == (len(x),) and torch.isfinite(lp).all()
+            return
         else:  # exact: the loss is its mean negative
             lp = model.log_prob(x, y=y)
             assert lp.mean().item() == pytest.approx(-model.loss(batch)["loss"].item(), rel=1e-5)

@@ -22,6 +22,7 @@ from genedu.baselines import (
     IndependentHistogram,
     MixtureConfig,
 )
+from genedu.diffusion import DDPM, DiffusionConfig, FlowMatching
 from genedu.gan import GAN, GANConfig
 from genedu.metrics import Classifier, ClassifierConfig
 from genedu.pixelcnn import GatedPixelCNN, PixelCNN, PixelCNNConfig
@@ -153,6 +154,9 @@ def _models() -> dict:
         "classifier": Classifier(ClassifierConfig(shape=SHAPE, hidden=4, features=4)),
         "char": CharTransformer(char),
         "ngram": ngram,
+        "ddpm": DDPM(DiffusionConfig(shape=SHAPE, hidden=4, timesteps=5)),
+        "flow": FlowMatching(DiffusionConfig(shape=SHAPE, hidden=4, num_classes=3)),
+        "points-flow": FlowMatching(DiffusionConfig(shape=(2,), architecture="mlp", hidden=4)),
     }  # fmt: skip
 
 
@@ -208,6 +212,10 @@ def _image_entry_points():
     yield "IndependentHistogram.log_prob", SHAPE, lambda x: m["histogram"].log_prob(x), levels
     yield "Classifier.forward", SHAPE, lambda x: m["classifier"](x), unit
     yield "Classifier.predict", SHAPE, lambda x: m["classifier"].predict(x), unit
+    yield "DDPM.loss", SHAPE, lambda x: m["ddpm"].loss(x), unit
+    yield "FlowMatching.loss", SHAPE, lambda x: m["flow"].loss((x, y3)), unit
+    yield "FlowMatching.log_prob", SHAPE, lambda x: m["flow"].log_prob(x, y=y3, steps=1), unit
+    yield "points FlowMatching.log_prob", (2,), lambda x: m["points-flow"].log_prob(x), POINTS
     no_uint8 = {k: v for k, v in unit.items() if k != "uint8"}  # it reads uint8 images too
     yield "metrics.extract_features", SHAPE, lambda x: metrics.extract_features(
         x, m["classifier"]), no_uint8  # fmt: skip
@@ -231,6 +239,12 @@ def _counts():
     yield "text.generate num_samples", lambda n: text.generate(m["char"], "", 2, num_samples=n)
     yield "text.generate top_k", lambda k: text.generate(m["char"], "", 2, top_k=k, generator=g)
     yield "ngram generate top_k", lambda k: text.generate(m["ngram"], "a", 2, top_k=k)
+    yield "DDPM.sample n", lambda n: m["ddpm"].sample(n)
+    yield "DDPM.sample steps", lambda s: m["ddpm"].sample(1, steps=s, sampler="ddim")
+    yield "FlowMatching.sample n", lambda n: m["flow"].sample(n, steps=1)
+    yield "FlowMatching.sample steps", lambda s: m["flow"].sample(1, steps=s)
+    yield "FlowMatching.log_prob steps", lambda s: m["points-flow"].log_prob(
+        torch.zeros(1, 2), steps=s)  # fmt: skip
 
 
 BAD_COUNTS = {"negative": -1, "zero": 0, "fractional": 2.5, "a bool": True, "a string": "3"}
@@ -249,6 +263,9 @@ def _numbers():
         **common, "zero": 0.0, "above 1": 1.5}  # fmt: skip
     yield "StyleGAN.generate psi", lambda p: m["stylegan"].generate(z, psi=p), {
         **common, "negative": -0.1, "above 1": 1.1}  # fmt: skip
+    yield "FlowMatching.sample guidance", lambda w: m["flow"].sample(2, steps=1, guidance=w), common
+    yield "DDPM.sample eta", lambda e: m["ddpm"].sample(1, steps=2, sampler="ddim", eta=e), {
+        **common, "negative": -0.5, "above 1": 1.5}  # fmt: skip
 
 
 def _labels():
@@ -276,6 +293,10 @@ def _labels():
     yield "GAN.sample y", lambda y: m["gan"].sample(2, y=y), unconditional
     yield "StyleGAN.sample y", lambda y: m["stylegan"].sample(2, y=y), unconditional
     yield "PixelCNN.sample y", lambda y: m["pixelcnn"].sample(2, y=y), unconditional
+    yield "DDPM.sample y", lambda y: m["ddpm"].sample(2, y=y), unconditional
+    yield "FlowMatching.sample y", lambda y: m["flow"].sample(2, y=y, steps=1), {
+        k: v for k, v in bad.items() if k != "missing"}  # fmt: skip
+    yield "FlowMatching.loss y", lambda y: m["flow"].loss((x, y)), bad
 
 
 def _latents():
