@@ -204,6 +204,34 @@ def test_train_gan_sample_and_eval(model, tmp_path, capsys):
     assert code == 0 and (tmp_path / "s.png").stat().st_size > 0
 
 
+@pytest.mark.parametrize("objective", ["flow", "ddpm"])
+def test_train_diffusion_sample_and_eval(objective, tmp_path, capsys):
+    out = tmp_path / objective
+    code, stdout, err = run_cli(capsys, "train", "diffusion", "--objective", objective,
+                                "--data", "mnist5k", "--conditional", "--steps", "3",
+                                "--hidden", "4", "--timesteps", "10", "--sample-steps", "2",
+                                "--guidance", "2", "--quality-samples", "200",
+                                "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["class"] == f"genedu.diffusion.{'FlowMatching' if objective == 'flow' else 'DDPM'}"
+    assert meta["config"]["num_classes"] == 10 and meta["metrics"]["steps"] == 3
+    sampler = "heun" if objective == "flow" else "ddim"
+    assert meta["metrics"]["sampling"] == {"sampler": sampler, "steps": 2, "guidance": 2.0}
+    assert {"fid_test", "precision", "recall", "class_agreement"} <= set(meta["metrics"])
+    code, stdout, _ = run_cli(capsys, "eval", str(out), "--data", "mnist5k", "--n", "1000")
+    assert code == 0 and f"'sampler': '{sampler}', 'steps': 2" in stdout and "fid_test" in stdout
+    code, _, _ = run_cli(capsys, "sample", str(out), "--n", "4", "--out", str(tmp_path / "s.png"))
+    assert code == 0 and (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_a_diffusion_sampler_of_the_other_objective_is_refused(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "train", "diffusion", "--objective", "flow", "--sampler",
+                           "ddim", "--data", "mnist5k", "--steps", "1", "--hidden", "4",
+                           "--out", str(tmp_path / "x"))  # fmt: skip
+    assert code == 2 and "--sampler ddim: flow samples with one of ('euler', 'heun')" in err
+
+
 def test_eval_of_a_shipped_gan_reports_sample_quality(capsys):
     code, stdout, _ = run_cli(capsys, "eval", "dcgan-mnist", "--data", "mnist5k", "--n", "500")
     assert code == 0
@@ -332,6 +360,8 @@ def test_eval_anomaly_one_class_and_ood(capsys):
         ("char", "hidden", "genedu.text.TransformerConfig", "hidden"),
         ("mixture", "components", "genedu.baselines.MixtureConfig", "components"),
         ("classifier", "hidden", "genedu.metrics.ClassifierConfig", "hidden"),
+        ("diffusion", "hidden", "genedu.diffusion.DiffusionConfig", "hidden"),
+        ("diffusion", "timesteps", "genedu.diffusion.DiffusionConfig", "timesteps"),
     ],
 )
 def test_a_familys_flags_default_to_its_config(family, flag, config, field):

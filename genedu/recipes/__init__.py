@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import char, classifier, common, gan, mixture, pixelcnn, vae
+from . import char, classifier, common, diffusion, gan, mixture, pixelcnn, vae
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ RECIPES = {
         arguments=gan.ARGUMENTS["stylegan"],
     ),
     "pixelcnn": _recipe(pixelcnn, "a gated PixelCNN (genedu.pixelcnn), exact likelihood"),
+    "diffusion": _recipe(diffusion, "DDPM or flow matching (genedu.diffusion) on a small U-Net"),
     "char": _recipe(
         char, "a character model (genedu.text): transformer, GRU, LSTM or n-gram", dataset="names"
     ),

@@ -126,9 +126,10 @@ def run(args):
     return common.finish(model, args, found, half=True)
 
 
-def quality(model, args, n: int = 10_000) -> dict:
-    """FID, precision and recall against the test set, and for a conditional GAN how
-    often classifier-mnist names the class asked for. Empty without that network."""
+def quality(model, args, n: int = 10_000, **sampling) -> dict:
+    """FID, precision and recall against the test set, and for a conditional model how
+    often classifier-mnist names the class asked for. Empty without that network.
+    `sampling`: keywords for the model's `sample` (a diffusion model's sampler and steps)."""
     try:
         net = metrics.feature_network()
     except hub.CheckpointError:
@@ -137,8 +138,9 @@ def quality(model, args, n: int = 10_000) -> dict:
     if net.config.shape != model.config.shape[:1] + (28, 28) or not digits:
         return {}
     test = data.load(args.data, "test", fallback=args.fallback)
-    fresh = {"noise": "random"} if isinstance(model, StyleGAN) else {}  # as in training
-    fake = model.sample(n, generator=torch.Generator().manual_seed(args.seed), **fresh).cpu()
+    if isinstance(model, StyleGAN):
+        sampling = {"noise": "random", **sampling}  # as in training
+    fake = model.sample(n, generator=torch.Generator().manual_seed(args.seed), **sampling).cpu()
     size = model.config.shape[-1]
     crop = slice((size - 28) // 2, (size + 28) // 2)
     fake = fake[..., crop, crop]
@@ -157,7 +159,7 @@ def quality(model, args, n: int = 10_000) -> dict:
     if k and getattr(args, "cas_steps", 0):
         labels = torch.arange(50_000) % k
         g = torch.Generator().manual_seed(args.seed + 1)
-        generated = model.sample(50_000, generator=g, y=labels).cpu()[..., crop, crop]
+        generated = model.sample(50_000, generator=g, y=labels, **sampling).cpu()[..., crop, crop]
         cas = metrics.classification_accuracy_score(
             generated, labels, test.images, test.labels, steps=args.cas_steps, seed=args.seed
         )

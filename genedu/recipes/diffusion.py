@@ -1,0 +1,116 @@
+"""`genedu train diffusion`: DDPM or flow matching on one small U-Net (genedu.diffusion),
+trained by the one loop, then judged by its samples as the GANs are: FID, precision
+and recall on classifier-mnist features, and with --conditional how often the
+classifier names the class asked for at the --guidance weight.
+
+    genedu train diffusion --objective flow --conditional --minutes 25 --out runs/flow
+    genedu train diffusion --objective ddpm --steps 20000 --out runs/ddpm
+
+The samples behind the numbers are drawn as --sampler and --sample-steps say (flow:
+Heun, 20 steps; DDPM: DDIM, 50 steps), and the checkpoint keeps that choice, so
+`genedu eval` measures the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .. import data, train
+from ..diffusion import DDPM, DDPM_SAMPLERS, FLOW_SAMPLERS, SCHEDULES, DiffusionConfig, FlowMatching
+from . import common
+from . import gan as judged_like_a_gan
+
+MODELS = (DDPM, FlowMatching)
+DEFAULT_SAMPLING = {"flow": ("heun", 20), "ddpm": ("ddim", 50)}
+
+
+def arguments(p) -> None:
+    common.data_arguments(p, "mnist")
+    p.add_argument("--objective", choices=["flow", "ddpm"], default="flow",
+                   help="flow matching (velocity) or DDPM (noise)")  # fmt: skip
+    common.option(p, "--hidden", DiffusionConfig, "hidden",
+                  "width: the U-Net's channels at full resolution (twice that below)")  # fmt: skip
+    p.add_argument("--conditional", action="store_true", help="condition on the class")
+    common.option(p, "--p-uncond", DiffusionConfig, "p_uncond",
+                  "conditional: the share of examples trained without their class")  # fmt: skip
+    common.option(p, "--timesteps", DiffusionConfig, "timesteps", "ddpm: T")
+    common.option(p, "--schedule", DiffusionConfig, "schedule", "ddpm: the betas",
+                  choices=SCHEDULES)  # fmt: skip
+    p.add_argument("--sampler", choices=[*FLOW_SAMPLERS, *DDPM_SAMPLERS],
+                   help="of the measured samples (default: heun; ddpm: ddim)")  # fmt: skip
+    p.add_argument("--sample-steps", type=int, default=None,
+                   help="steps of that sampler (default: 20 for flow, 50 for ddim)")  # fmt: skip
+    p.add_argument("--guidance", type=float, default=1.0,
+                   help="conditional: the guidance weight of the measured samples")  # fmt: skip
+    p.add_argument("--quality-samples", type=int, default=10_000,
+                   help="samples behind FID, precision and recall")  # fmt: skip
+    common.run_arguments(p, steps=10_000, lr=1e-3, batch=128)
+
+
+def sampling(model, args) -> dict:
+    """The sample keywords of the measurement: the flags, else the family's defaults."""
+    objective = "flow" if isinstance(model, FlowMatching) else "ddpm"
+    sampler, steps = DEFAULT_SAMPLING[objective]
+    sampler = getattr(args, "sampler", None) or sampler
+    valid = FLOW_SAMPLERS if objective == "flow" else DDPM_SAMPLERS
+    if sampler not in valid:
+        raise ValueError(f"--sampler {sampler}: {objective} samples with one of {valid}")
+    found = {"sampler": sampler, "steps": getattr(args, "sample_steps", None) or steps}
+    if sampler == "ancestral":
+        found["steps"] = None  # all T
+    if model.config.num_classes:
+        found["guidance"] = getattr(args, "guidance", 1.0)
+    return found
+
+
+def run(args):
+    train.seed_everything(args.seed)
+    ds = data.load(args.data, "train", fallback=args.fallback)
+    classes = 0
+    if args.conditional:
+        if ds.labels is None:
+            raise ValueError(f"--conditional needs class labels, and {ds.name} has none")
+        classes = int(ds.labels.max()) + 1
+    config = DiffusionConfig(
+        shape=tuple(ds.images.shape[1:]),
+        hidden=args.hidden,
+        num_classes=classes,
+        p_uncond=args.p_uncond,
+        timesteps=args.timesteps,
+        schedule=args.schedule,
+    )
+    model = (FlowMatching if args.objective == "flow" else DDPM)(config)
+    how = sampling(model, args)
+    dev = common.device(args)
+    history = train.fit(
+        model.to(dev),
+        (ds.images, ds.labels) if classes else ds.images,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        lr_schedule=train.warmup_cosine(),
+        device=dev,
+        **common.budget(args),
+    )
+    model = model.cpu().eval()
+    found = {
+        **common.trained(history),
+        "data": args.data,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+        "sampling": how,
+        **judged_like_a_gan.quality(model, args, n=args.quality_samples, **how),
+    }
+    print(", ".join(f"{k} {v}" for k, v in found.items()))
+    return common.finish(model, args, found)
+
+
+def evaluate(model, args) -> str:
+    """No likelihood for images here: the samples are judged as the checkpoint's were."""
+    how = getattr(args, "recorded", {}).get("sampling") or sampling(model, args)
+    found = judged_like_a_gan.quality(model, args, n=max(args.n, 1000), **how)
+    if not found:
+        raise ValueError(
+            f"{args.name}: judging its samples needs the classifier-mnist features and "
+            "MNIST-sized data"
+        )
+    return f"(sampled with {how}) " + ", ".join(f"{k} {v}" for k, v in found.items())
