@@ -29,6 +29,15 @@ def test_auroc_matches_scikit_learn_with_ties(seed):
     assert np.trapezoid(tpr.numpy(), fpr.numpy()) == pytest.approx(expected, abs=1e-12)
 
 
+def test_roc_curve_has_one_point_per_distinct_threshold():
+    """(T + 1) points for T distinct scores: (0, 0), then one per threshold, ties together."""
+    scores = torch.tensor([0.9, 0.8, 0.8, 0.3, 0.1])
+    labels = torch.tensor([1, 1, 0, 0, 1])
+    fpr, tpr = metrics.roc_curve(scores, labels)
+    assert torch.allclose(fpr, torch.tensor([0, 0, 1 / 2, 1, 1], dtype=fpr.dtype))
+    assert torch.allclose(tpr, torch.tensor([0, 1 / 3, 2 / 3, 2 / 3, 1], dtype=tpr.dtype))
+
+
 def test_auroc_is_one_and_zero_on_separated_scores_and_half_on_constant():
     labels = torch.tensor([0, 0, 0, 1, 1])
     assert metrics.auroc(torch.tensor([0.1, 0.2, 0.3, 0.8, 0.9]), labels) == 1.0
