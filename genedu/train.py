@@ -228,6 +228,8 @@ def fit(
     step: called as ``step(model, batch, optimizers, step=i, generator=g)`` and returns
         the numbers to log. The default, `loss_step`, minimises ``model.loss(batch)
         ["loss"]``; a GAN passes `genedu.gan.train_step`. `g` is seeded by `seed` and i.
+        A step that calls `loss_step` (as diffusion's does, then updates an EMA) says so
+        with ``step.replicate = True``, so that under torchrun its loss runs through DDP.
     lr / betas: for the optimisers `fit` builds: the model's own ``model.optimizers(lr=,
         betas=)`` when it has one (a GAN: one Adam per player), else one Adam; betas None
         means that optimiser's default. Or pass `optimizer` (one, or a dict by name).
@@ -268,6 +270,7 @@ def fit(
     if batch_size % world:
         raise ValueError(f"fit: batch_size {batch_size} must divide among {world} processes")
     transform = transform or _default_transform
+    replicate = getattr(step, "replicate", step is loss_step)  # under DDP, loss through it
     if grad_clip is not None:
         step = functools.partial(step, grad_clip=grad_clip)
     if device is None and world > 1 and torch.cuda.is_available():
@@ -290,7 +293,7 @@ def fit(
             torch.distributed.broadcast(t, 0)
         torch.manual_seed(seed * 1_000_003 + 7919 * start + rank)
     runner = model
-    if world > 1 and step is loss_step and any(p.requires_grad for p in model.parameters()):
+    if world > 1 and replicate and any(p.requires_grad for p in model.parameters()):
         runner = Replica(model)
     local = batch_size // world
     per_epoch = n // batch_size

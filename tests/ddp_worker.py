@@ -2,8 +2,12 @@
 train a small deterministic autoencoder with `genedu.train.fit` and save its weights.
 
     python tests/ddp_worker.py OUT STEPS [CHECKPOINT]
+
+GENEDU_TEST_STEP=clipped trains with grad_clip; =wrapped with a step of its own that
+calls loss_step and says so (``replicate = True``), as diffusion's does.
 """
 
+import os
 import sys
 
 import torch
@@ -27,13 +31,22 @@ class Autoencoder(nn.Module):
         return {"loss": nll}
 
 
+def wrapped(model, batch, optimizers, **kwargs):
+    return train.loss_step(model, batch, optimizers, **kwargs)
+
+
+wrapped.replicate = True
+
+
 def main(out: str, steps: int, checkpoint: str | None = None) -> None:
     torch.set_num_threads(1)
     images = torch.randint(0, 256, (96, 1, 4, 4), generator=torch.Generator().manual_seed(0),
                            dtype=torch.uint8)  # fmt: skip
     torch.manual_seed(1)
     model = Autoencoder()
-    history = train.fit(model, images, steps=steps, batch_size=16, lr=1e-2, seed=3,
+    how = os.environ.get("GENEDU_TEST_STEP", "")
+    extra = {"clipped": {"grad_clip": 0.5}, "wrapped": {"step": wrapped}}.get(how, {})
+    history = train.fit(model, images, steps=steps, batch_size=16, lr=1e-2, seed=3, **extra,
                         transform=data.binarize, checkpoint=checkpoint,
                         checkpoint_every=3 if checkpoint else None, resume=True,
                         progress=False)  # fmt: skip

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def launch(ranks: int, *args, cwd=None) -> subprocess.CompletedProcess:
+def launch(ranks: int, *args, cwd=None, step: str = "") -> subprocess.CompletedProcess:
     """Run the worker (or with `-m`, a module) as one process, or under torchrun."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+           "GENEDU_TEST_STEP": step}  # fmt: skip
     env.pop("WORLD_SIZE", None)
     target = list(args) if args[0] == "-m" else [str(WORKER), *args]
     if ranks == 1:
@@ -56,6 +57,15 @@ def test_two_ranks_make_the_updates_of_one_process(tmp_path):
     launch(1, str(tmp_path / "short"), "3")
     with pytest.raises(AssertionError):
         assert_same_weights(one["weights"], result(tmp_path / "short")["weights"])
+
+
+@pytest.mark.parametrize("step", ["clipped", "wrapped"])
+def test_steps_built_on_loss_step_average_their_gradients_too(step, tmp_path):
+    """With grad_clip, or a step of its own around loss_step (diffusion's, with its EMA),
+    2 ranks still make the updates of one process."""
+    launch(1, str(tmp_path / "one"), "6", step=step)
+    launch(2, str(tmp_path / "two"), "6", step=step)
+    assert_same_weights(result(tmp_path / "one")["weights"], result(tmp_path / "two")["weights"])
 
 
 def test_a_resumed_two_rank_run_ends_where_an_uninterrupted_one_does(tmp_path):
