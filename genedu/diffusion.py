@@ -33,6 +33,7 @@ a VAE's codes) are used as they are.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import inputs
+from .train import loss_step
 from .unet import MLP, UNet
 
 ARCHITECTURES = ("unet", "mlp")
@@ -66,6 +68,9 @@ class DiffusionConfig:
     p_uncond: float = 0.1  # the share of training examples whose class is dropped
     timesteps: int = 1000  # DDPM's T
     schedule: str = "linear"  # DDPM's betas: "linear" (Ho et al.) or "cosine" (Nichol & Dhariwal)
+    # > 0: sample from an exponential moving average of the weights, its decay warmed up
+    # as min(decay, (1 + n)/(10 + n)) after n updates, so that short runs average too
+    ema_decay: float = 0.0
 
     def __post_init__(self):
         problems = []
@@ -82,6 +87,8 @@ class DiffusionConfig:
             problems.append(f"mlp: shape must be (d,), got {self.shape}")
         if not self.shape or min(*self.shape, self.hidden, self.layers, self.timesteps) < 1:
             problems.append("shape, hidden, layers and timesteps must be >= 1")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.num_classes < 0 or not 0 <= self.p_uncond < 1:
             problems.append(
                 f"num_classes >= 0 and p_uncond in [0, 1), got {self.num_classes}, {self.p_uncond}"
@@ -270,6 +277,17 @@ def ode_log_prob(velocity: Callable, x: torch.Tensor, *, steps: int = 100) -> to
 # ------------------------------------------------------------------------- the models
 
 
+def train_step(model, batch, optimizers, *, step: int, generator, grad_clip=None) -> dict:
+    """`train.fit`'s step for a diffusion model: loss, backward, Adam (`loss_step`), then
+    the weights' moving average."""
+    out = loss_step(model, batch, optimizers, step=step, generator=generator, grad_clip=grad_clip)
+    model.update_ema(step)
+    return out
+
+
+train_step.replicate = True  # under torchrun its loss runs through DDP, as loss_step's
+
+
 class _Denoiser(nn.Module):
     """What DDPM and flow matching share: the network, the data's scaling, the class
     dropout of classifier-free guidance, and the guided prediction."""
@@ -281,6 +299,18 @@ class _Denoiser(nn.Module):
             self.net = UNet(c.shape[0], c.hidden, c.num_classes)
         else:
             self.net = MLP(c.shape[0], c.hidden, c.layers, c.num_classes)
+        self.net_ema = None
+        if c.ema_decay > 0:
+            self.net_ema = copy.deepcopy(self.net).requires_grad_(False)
+
+    @torch.no_grad()
+    def update_ema(self, step: int) -> None:
+        """net_ema <- d · net_ema + (1 - d) · net, d = min(ema_decay, (1 + step)/(10 + step))."""
+        if self.net_ema is None:
+            return
+        decay = min(self.config.ema_decay, (1 + step) / (10 + step))
+        for p_ema, p in zip(self.net_ema.parameters(), self.net.parameters(), strict=True):
+            p_ema.lerp_(p, 1 - decay)
 
     @property
     def name(self) -> str:
@@ -307,16 +337,17 @@ class _Denoiser(nn.Module):
             y = torch.where(drop, self.config.num_classes, y.to(x.device))
         return x, y
 
-    def predict(self, x_t, t, y=None, guidance: float = 1.0) -> torch.Tensor:
+    def predict(self, x_t, t, y=None, guidance: float = 1.0, *, ema: bool = True):
         """The network's output at (x_t, t), guided: out(∅) + w (out(y) - out(∅)).
         w = 0 is the unconditional model, w = 1 the conditional one, w > 1 pushes
-        further towards the class (Ho & Salimans 2022)."""
+        further towards the class (Ho & Salimans 2022). The EMA network when there is one."""
+        net = self.net_ema if ema and self.net_ema is not None else self.net
         if y is None or guidance == 1.0:
-            return self.net(x_t, t, y)
+            return net(x_t, t, y)
         null = torch.full_like(y, self.config.num_classes)
         if guidance == 0.0:
-            return self.net(x_t, t, null)
-        both = self.net(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null]))
+            return net(x_t, t, null)
+        both = net(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([y, null]))
         cond, uncond = both.chunk(2)
         return uncond + guidance * (cond - uncond)
 

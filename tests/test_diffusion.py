@@ -178,6 +178,7 @@ def test_a_flow_models_density_integrates_to_one():
 def conditional(cls, **kw):
     torch.manual_seed(0)
     model = cls(DiffusionConfig(shape=(1, 8, 8), hidden=8, timesteps=20, num_classes=3, **kw))
+    model.net_ema = None  # these tests look at the network itself
     with torch.no_grad():
         model.net.out.weight.normal_(0, 0.1)  # so that the class changes the output
     return model.eval()
@@ -231,6 +232,39 @@ def test_a_tiny_model_overfits_one_image(cls):
     kw = {"sampler": "ddim", "steps": 20} if cls is DDPM else {"steps": 20}
     out = model.sample(8, generator=g(1), **kw)
     assert ((out > 0.5).float() == x).float().mean() > 0.9
+
+
+def test_the_moving_average_follows_the_weights_with_its_warmed_up_decay():
+    torch.manual_seed(0)
+    model = FlowMatching(DiffusionConfig(shape=(2,), architecture="mlp", hidden=8, ema_decay=0.9))
+    start = [p.clone() for p in model.net_ema.parameters()]
+    with torch.no_grad():
+        for p in model.net.parameters():
+            p.add_(1.0)
+    model.update_ema(step=0)  # warmed up: d = min(0.9, 1/10)
+    for s, p_ema, p in zip(start, model.net_ema.parameters(), model.net.parameters(), strict=True):
+        assert torch.allclose(p_ema, 0.1 * s + 0.9 * p)
+    model.update_ema(step=1000)  # d = 0.9
+    for s, p_ema, p in zip(start, model.net_ema.parameters(), model.net.parameters(), strict=True):
+        assert torch.allclose(p_ema, 0.9 * (0.1 * s + 0.9 * p) + 0.1 * p)
+    x, t = torch.randn(3, 2), torch.rand(3)
+    assert torch.equal(model.predict(x, t), model.net_ema(x, t))
+    assert torch.equal(model.predict(x, t, ema=False), model.net(x, t))
+
+
+def test_training_with_the_diffusion_step_moves_the_average():
+    torch.manual_seed(0)
+    model = FlowMatching(DiffusionConfig(shape=(2,), architecture="mlp", hidden=8, ema_decay=0.99))
+    before = [p.clone() for p in model.net_ema.parameters()]
+    train.fit(model, torch.randn(256, 2), steps=20, step=diffusion.train_step, batch_size=64,
+              progress=False)  # fmt: skip
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.net_ema.parameters(), strict=True)]
+    assert all(moved)
+    differs = [
+        not torch.equal(a, b)
+        for a, b in zip(model.net.parameters(), model.net_ema.parameters(), strict=True)
+    ]
+    assert any(differs)
 
 
 @pytest.mark.parametrize("cls", [DDPM, FlowMatching])
