@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import data, train
+from .. import data, diffusion, train
 from ..diffusion import DDPM, DDPM_SAMPLERS, FLOW_SAMPLERS, SCHEDULES, DiffusionConfig, FlowMatching
 from . import common
 from . import gan as judged_like_a_gan
@@ -33,6 +33,8 @@ def arguments(p) -> None:
     p.add_argument("--conditional", action="store_true", help="condition on the class")
     common.option(p, "--p-uncond", DiffusionConfig, "p_uncond",
                   "conditional: the share of examples trained without their class")  # fmt: skip
+    p.add_argument("--ema", type=float, default=0.999,
+                   help="decay of the weights' moving average that samples (0: none)")  # fmt: skip
     common.option(p, "--timesteps", DiffusionConfig, "timesteps", "ddpm: T")
     common.option(p, "--schedule", DiffusionConfig, "schedule", "ddpm: the betas",
                   choices=SCHEDULES)  # fmt: skip
@@ -78,6 +80,7 @@ def run(args):
         p_uncond=args.p_uncond,
         timesteps=args.timesteps,
         schedule=args.schedule,
+        ema_decay=args.ema,
     )
     model = (FlowMatching if args.objective == "flow" else DDPM)(config)
     how = sampling(model, args)
@@ -85,6 +88,7 @@ def run(args):
     history = train.fit(
         model.to(dev),
         (ds.images, ds.labels) if classes else ds.images,
+        step=diffusion.train_step,
         lr=args.lr,
         batch_size=args.batch_size,
         lr_schedule=train.warmup_cosine(),
