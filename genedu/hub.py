@@ -113,6 +113,7 @@ FAMILIES = {
     "genedu.metrics.Classifier": "genedu.metrics.ClassifierConfig",
     "genedu.diffusion.DDPM": "genedu.diffusion.DiffusionConfig",
     "genedu.diffusion.FlowMatching": "genedu.diffusion.DiffusionConfig",
+    "genedu.latent_diffusion.LatentDiffusion": "genedu.latent_diffusion.LatentDiffusionConfig",
 }
 
 

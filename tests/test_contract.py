@@ -18,6 +18,7 @@ from genedu.baselines import (
 )
 from genedu.diffusion import DDPM, DiffusionConfig, FlowMatching
 from genedu.gan import GAN, GANConfig
+from genedu.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
 from genedu.pixelcnn import GatedPixelCNN, PixelCNN, PixelCNNConfig
 from genedu.stylegan import StyleGAN, StyleGANConfig
 from genedu.text import CharRNN, CharTransformer, NGram, NGramConfig, RNNConfig, TransformerConfig
@@ -77,6 +78,8 @@ FAMILIES = {
             None, 1e-2),
     "ddpm": (lambda: DDPM(DiffusionConfig(shape=SHAPE, hidden=4, timesteps=10)), binary, None,
              1e-2),
+    "latent": (lambda: LatentDiffusion(LatentDiffusionConfig(hidden=16, layers=1)),
+               lambda: (torch.rand(64, 1, 28, 28, generator=g(0)) < 0.3).float(), None, 1e-2),
     "flow-conditional": (lambda: FlowMatching(DiffusionConfig(shape=SHAPE, hidden=4,
                                                               num_classes=3)),
                          lambda: (binary(), labels()), None, 1e-2),

@@ -24,6 +24,7 @@ from genedu.baselines import (
 )
 from genedu.diffusion import DDPM, DiffusionConfig, FlowMatching
 from genedu.gan import GAN, GANConfig
+from genedu.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
 from genedu.metrics import Classifier, ClassifierConfig
 from genedu.pixelcnn import GatedPixelCNN, PixelCNN, PixelCNNConfig
 from genedu.stylegan import StyleGAN, StyleGANConfig
@@ -157,6 +158,7 @@ def _models() -> dict:
         "ddpm": DDPM(DiffusionConfig(shape=SHAPE, hidden=4, timesteps=5)),
         "flow": FlowMatching(DiffusionConfig(shape=SHAPE, hidden=4, num_classes=3)),
         "points-flow": FlowMatching(DiffusionConfig(shape=(2,), architecture="mlp", hidden=4)),
+        "latent": LatentDiffusion(LatentDiffusionConfig(hidden=4, layers=1)),
     }  # fmt: skip
 
 
@@ -216,6 +218,7 @@ def _image_entry_points():
     yield "FlowMatching.loss", SHAPE, lambda x: m["flow"].loss((x, y3)), unit
     yield "FlowMatching.log_prob", SHAPE, lambda x: m["flow"].log_prob(x, y=y3, steps=1), unit
     yield "points FlowMatching.log_prob", (2,), lambda x: m["points-flow"].log_prob(x), POINTS
+    yield "LatentDiffusion.loss", (1, 28, 28), lambda x: m["latent"].loss(x), unit
     no_uint8 = {k: v for k, v in unit.items() if k != "uint8"}  # it reads uint8 images too
     yield "metrics.extract_features", SHAPE, lambda x: metrics.extract_features(
         x, m["classifier"]), no_uint8  # fmt: skip
@@ -239,6 +242,7 @@ def _counts():
     yield "text.generate num_samples", lambda n: text.generate(m["char"], "", 2, num_samples=n)
     yield "text.generate top_k", lambda k: text.generate(m["char"], "", 2, top_k=k, generator=g)
     yield "ngram generate top_k", lambda k: text.generate(m["ngram"], "a", 2, top_k=k)
+    yield "LatentDiffusion.sample steps", lambda s: m["latent"].sample(1, steps=s)
     yield "DDPM.sample n", lambda n: m["ddpm"].sample(n)
     yield "DDPM.sample steps", lambda s: m["ddpm"].sample(1, steps=s, sampler="ddim")
     yield "FlowMatching.sample n", lambda n: m["flow"].sample(n, steps=1)

@@ -61,6 +61,12 @@ RECIPES = {
     ),
     "pixelcnn": _recipe(pixelcnn, "a gated PixelCNN (genedu.pixelcnn), exact likelihood"),
     "diffusion": _recipe(diffusion, "DDPM or flow matching (genedu.diffusion) on a small U-Net"),
+    "latent-diffusion": _recipe(
+        diffusion,
+        "flow matching on a shipped VAE's codes (genedu.latent_diffusion)",
+        arguments=diffusion.latent_arguments,
+        train=diffusion.run_latent,
+    ),
     "char": _recipe(
         char, "a character model (genedu.text): transformer, GRU, LSTM or n-gram", dataset="names"
     ),

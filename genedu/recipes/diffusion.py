@@ -5,6 +5,7 @@ classifier names the class asked for at the --guidance weight.
 
     genedu train diffusion --objective flow --conditional --minutes 25 --out runs/flow
     genedu train diffusion --objective ddpm --steps 20000 --out runs/ddpm
+    genedu train latent-diffusion --vae vae-mnist --minutes 5 --out runs/latent
 
 The samples behind the numbers are drawn as --sampler and --sample-steps say (flow:
 Heun, 20 steps; DDPM: DDIM, 50 steps), and the checkpoint keeps that choice, so
@@ -17,10 +18,11 @@ import torch
 
 from .. import data, diffusion, train
 from ..diffusion import DDPM, DDPM_SAMPLERS, FLOW_SAMPLERS, SCHEDULES, DiffusionConfig, FlowMatching
+from ..latent_diffusion import LatentDiffusion, LatentDiffusionConfig
 from . import common
 from . import gan as judged_like_a_gan
 
-MODELS = (DDPM, FlowMatching)
+MODELS = (DDPM, FlowMatching, LatentDiffusion)
 DEFAULT_SAMPLING = {"flow": ("heun", 20), "ddpm": ("ddim", 50)}
 
 
@@ -51,7 +53,7 @@ def arguments(p) -> None:
 
 def sampling(model, args) -> dict:
     """The sample keywords of the measurement: the flags, else the family's defaults."""
-    objective = "flow" if isinstance(model, FlowMatching) else "ddpm"
+    objective = "ddpm" if isinstance(model, DDPM) else "flow"
     sampler, steps = DEFAULT_SAMPLING[objective]
     sampler = getattr(args, "sampler", None) or sampler
     valid = FLOW_SAMPLERS if objective == "flow" else DDPM_SAMPLERS
@@ -65,25 +67,8 @@ def sampling(model, args) -> dict:
     return found
 
 
-def run(args):
-    train.seed_everything(args.seed)
-    ds = data.load(args.data, "train", fallback=args.fallback)
-    classes = 0
-    if args.conditional:
-        if ds.labels is None:
-            raise ValueError(f"--conditional needs class labels, and {ds.name} has none")
-        classes = int(ds.labels.max()) + 1
-    config = DiffusionConfig(
-        shape=tuple(ds.images.shape[1:]),
-        hidden=args.hidden,
-        num_classes=classes,
-        p_uncond=args.p_uncond,
-        timesteps=args.timesteps,
-        schedule=args.schedule,
-        ema_decay=args.ema,
-    )
-    model = (FlowMatching if args.objective == "flow" else DDPM)(config)
-    how = sampling(model, args)
+def fit(model, args, ds, classes: int):
+    """Train with the one loop and diffusion's step (the EMA after each Adam step)."""
     dev = common.device(args)
     history = train.fit(
         model.to(dev),
@@ -95,15 +80,84 @@ def run(args):
         device=dev,
         **common.budget(args),
     )
-    model = model.cpu().eval()
     found = {
         **common.trained(history),
         "data": args.data,
         "device": str(dev),
         "threads": torch.get_num_threads(),
-        "sampling": how,
-        **judged_like_a_gan.quality(model, args, n=args.quality_samples, **how),
     }
+    return model.cpu().eval(), found
+
+
+def classes_of(args, ds) -> int:
+    if not getattr(args, "conditional", False):
+        return 0
+    if ds.labels is None:
+        raise ValueError(f"--conditional needs class labels, and {ds.name} has none")
+    return int(ds.labels.max()) + 1
+
+
+def run(args):
+    train.seed_everything(args.seed)
+    ds = data.load(args.data, "train", fallback=args.fallback)
+    classes = classes_of(args, ds)
+    config = DiffusionConfig(
+        shape=tuple(ds.images.shape[1:]),
+        hidden=args.hidden,
+        num_classes=classes,
+        p_uncond=args.p_uncond,
+        timesteps=args.timesteps,
+        schedule=args.schedule,
+        ema_decay=args.ema,
+    )
+    model = (FlowMatching if args.objective == "flow" else DDPM)(config)
+    how = sampling(model, args)
+    model, found = fit(model, args, ds, classes)
+    found |= {
+        "sampling": how,
+        **judged_like_a_gan.quality(model, args, args.quality_samples, **how),
+    }
+    print(", ".join(f"{k} {v}" for k, v in found.items()))
+    return common.finish(model, args, found)
+
+
+def latent_arguments(p) -> None:
+    common.data_arguments(p, "mnist")
+    common.option(
+        p, "--vae", LatentDiffusionConfig, "vae", "the shipped VAE whose codes are learned"
+    )
+    common.option(p, "--hidden", LatentDiffusionConfig, "hidden", "width: the MLP's units")
+    common.option(p, "--layers", LatentDiffusionConfig, "layers", "the MLP's residual layers")
+    p.add_argument("--conditional", action="store_true", help="condition on the class")
+    p.add_argument("--ema", type=float, default=0.999, help="decay of the weights' moving average")
+    p.add_argument(
+        "--sampler", choices=FLOW_SAMPLERS, help="of the measured samples (default: heun)"
+    )
+    p.add_argument(
+        "--sample-steps", type=int, default=None, help="that sampler's steps (default: 20)"
+    )
+    p.add_argument("--guidance", type=float, default=1.0, help="conditional: the guidance weight")
+    p.add_argument("--quality-samples", type=int, default=10_000,
+                   help="samples behind FID, precision and recall (the VAE's too)")  # fmt: skip
+    common.run_arguments(p, steps=5_000, lr=1e-3, batch=256)
+
+
+def run_latent(args):
+    """Flow matching on the VAE's codes, then judged beside the VAE sampled from its prior."""
+    train.seed_everything(args.seed)
+    ds = data.load(args.data, "train", fallback=args.fallback)
+    classes = classes_of(args, ds)
+    config = LatentDiffusionConfig(vae=args.vae, hidden=args.hidden, layers=args.layers,
+                                   num_classes=classes, ema_decay=args.ema)  # fmt: skip
+    model = LatentDiffusion(config)
+    how = sampling(model, args)
+    model, found = fit(model, args, ds, classes)
+    found |= {
+        "sampling": how,
+        **judged_like_a_gan.quality(model, args, args.quality_samples, **how),
+    }
+    prior = judged_like_a_gan.quality(model.vae, args, args.quality_samples, mean=True)
+    found |= {f"vae_prior_{k}": v for k, v in prior.items() if isinstance(v, float)}
     print(", ".join(f"{k} {v}" for k, v in found.items()))
     return common.finish(model, args, found)
 
