@@ -228,14 +228,16 @@ def test_train_diffusion_sample_and_eval(objective, tmp_path, capsys):
 def test_train_latent_diffusion_is_judged_beside_its_vaes_prior(tmp_path, capsys):
     out = tmp_path / "latent"
     code, _, err = run_cli(capsys, "train", "latent-diffusion", "--data", "mnist5k",
-                           "--steps", "3", "--hidden", "8", "--layers", "1",
+                           "--steps", "30", "--hidden", "8", "--layers", "1",
                            "--sample-steps", "2", "--quality-samples", "200",
+                           "--eval-minutes", "0.0002",
                            "--out", str(out))  # fmt: skip
     assert code == 0, err
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["class"] == "genedu.latent_diffusion.LatentDiffusion"
     assert meta["config"]["vae"] == "vae-mnist"
     assert {"fid_test", "vae_prior_fid_test", "vae_prior_precision"} <= set(meta["metrics"])
+    assert meta["metrics"]["curve"][0]["fid_test"] > 0  # measured at the --eval-minutes mark
     code, stdout, _ = run_cli(capsys, "eval", str(out), "--data", "mnist5k", "--n", "1000")
     assert code == 0 and "fid_test" in stdout
 

@@ -67,9 +67,18 @@ def sampling(model, args) -> dict:
     return found
 
 
-def fit(model, args, ds, classes: int):
-    """Train with the one loop and diffusion's step (the EMA after each Adam step)."""
+def fit(model, args, ds, classes: int, how: dict):
+    """Train with the one loop and diffusion's step (the EMA after each Adam step); at
+    each --eval-minutes mark, FID and the rest on 2,000 samples (the curve)."""
     dev = common.device(args)
+
+    def measure(m) -> dict:
+        n = min(2000, args.quality_samples)
+        found = {k: v for k, v in judged_like_a_gan.quality(m, args, n, **how).items()
+                 if isinstance(v, float)}  # fmt: skip
+        print(f"  quality during training ({n} samples): {found}", flush=True)
+        return found
+
     history = train.fit(
         model.to(dev),
         (ds.images, ds.labels) if classes else ds.images,
@@ -78,10 +87,13 @@ def fit(model, args, ds, classes: int):
         batch_size=args.batch_size,
         lr_schedule=train.warmup_cosine(),
         device=dev,
+        eval_fn=measure if args.eval_minutes else None,
         **common.budget(args),
     )
+    curve = [{k: round(v, 4) for k, v in e.items()} for e in history.evals[:-1]]
     found = {
         **common.trained(history),
+        **({"curve": curve} if curve else {}),
         "data": args.data,
         "device": str(dev),
         "threads": torch.get_num_threads(),
@@ -112,7 +124,7 @@ def run(args):
     )
     model = (FlowMatching if args.objective == "flow" else DDPM)(config)
     how = sampling(model, args)
-    model, found = fit(model, args, ds, classes)
+    model, found = fit(model, args, ds, classes, how)
     found |= {
         "sampling": how,
         **judged_like_a_gan.quality(model, args, args.quality_samples, **how),
@@ -151,7 +163,7 @@ def run_latent(args):
                                    num_classes=classes, ema_decay=args.ema)  # fmt: skip
     model = LatentDiffusion(config)
     how = sampling(model, args)
-    model, found = fit(model, args, ds, classes)
+    model, found = fit(model, args, ds, classes, how)
     found |= {
         "sampling": how,
         **judged_like_a_gan.quality(model, args, args.quality_samples, **how),
