@@ -174,8 +174,8 @@ def gaussian_denoiser(x_t, a, s, mean, std):
 
 
 def ddim(predict: Callable, alpha_bar: torch.Tensor, x: torch.Tensor, *, steps: int,
-         eta: float = 0.0, clip: bool = False,
-         generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
+         eta: float = 0.0, clip: bool = False, generator: torch.Generator | None = None,
+         path: list | None = None) -> torch.Tensor:  # fmt: skip
     """Song et al.'s update on `steps` evenly spaced steps from T to 1:
 
     x_{t'} = √ᾱ_{t'} x̂ + √(1 - ᾱ_{t'} - σ²) ε̂ + σ z,
@@ -184,9 +184,12 @@ def ddim(predict: Callable, alpha_bar: torch.Tensor, x: torch.Tensor, *, steps: 
     η = 0 is deterministic (the probability-flow ODE); η = 1 on all T steps is DDPM's
     ancestral sampler, draw for draw. predict(x, t) returns ε̂ for step indices t
     (0-based, so t = T - 1 is the noisiest). clip: keep x̂ in [-1, 1] (images).
+    path: a list that receives x at every step, the start and the end included.
     """
     T = len(alpha_bar)
     ts = torch.linspace(T - 1, 0, steps).round().long().unique_consecutive().tolist()
+    if path is not None:
+        path.append(x)
     for i, t in enumerate(ts):
         prev = ts[i + 1] if i + 1 < len(ts) else -1
         ab = alpha_bar[t].item()
@@ -200,6 +203,8 @@ def ddim(predict: Callable, alpha_bar: torch.Tensor, x: torch.Tensor, *, steps: 
         x = math.sqrt(ab_prev) * x0 + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
             x = x + sigma * torch.randn(x.shape, generator=generator).to(x)
+        if path is not None:
+            path.append(x)
     return x
 
 

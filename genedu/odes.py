@@ -17,16 +17,21 @@ import torch
 
 
 def integrate(velocity: Callable, x: torch.Tensor, *, steps: int, method: str = "heun",
-              t0: float = 0.0, t1: float = 1.0) -> torch.Tensor:  # fmt: skip
+              t0: float = 0.0, t1: float = 1.0, path: list | None = None):  # fmt: skip
     """Solve dx/dt = velocity(x, t) from t0 to t1 in `steps` equal steps: "euler" (one
-    evaluation a step) or "heun" (two: the average of the slopes at both ends)."""
+    evaluation a step) or "heun" (two: the average of the slopes at both ends).
+    path: a list that receives x at every step, the start and the end included."""
     dt = (t1 - t0) / steps
+    if path is not None:
+        path.append(x)
     for i in range(steps):
         t = torch.full((len(x),), t0 + i * dt, dtype=x.dtype, device=x.device)
         v = velocity(x, t)
         if method == "heun":
             v = (v + velocity(x + dt * v, t + dt)) / 2
         x = x + dt * v
+        if path is not None:
+            path.append(x)
     return x
 
 

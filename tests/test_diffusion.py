@@ -127,6 +127,24 @@ def test_each_sampler_with_the_perfect_denoiser_lands_on_the_data_distribution(s
     assert torch.allclose(out.std(0), torch.full((2,), std, dtype=out.dtype), atol=0.02)
 
 
+def test_the_paths_to_a_single_point_are_straight_for_the_flow_and_kept_step_by_step():
+    """Rectified flow's perfect velocity to one point moves each x along the line to it;
+    `path` keeps the start, every step and the end."""
+    x = torch.randn(5, 2, generator=g(), dtype=torch.float64)
+    path = []
+    end = diffusion.integrate(perfect_velocity(1.0, 0.0), x, steps=8, method="euler", path=path)
+    assert len(path) == 9 and torch.equal(path[0], x) and torch.equal(path[-1], end)
+    assert torch.allclose(end, torch.ones_like(end), atol=1e-6)
+    for p in path[1:-1]:  # each point on the segment from the start to the end
+        a, b = p - x, end - x
+        cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+        assert torch.allclose(cross, torch.zeros_like(cross), atol=1e-9)
+    ab = diffusion.alpha_bars(diffusion.betas("linear", 100))
+    ddim_path = []
+    diffusion.ddim(perfect_eps(ab, 1.0, 0.0), ab, x, steps=10, path=ddim_path)
+    assert len(ddim_path) == 11 and torch.equal(ddim_path[0], x)
+
+
 def test_heun_is_closer_than_euler_at_the_same_steps():
     x = torch.randn(2000, 2, generator=g(), dtype=torch.float64)
     exact = diffusion.integrate(perfect_velocity(2.0, 0.5), x, steps=2000, method="euler")
