@@ -115,6 +115,11 @@ def nn_by_hand(train, x, known, *, masked=True, paste=True):
     return torch.where(known, x, nearest) if paste else nearest
 
 
+def ddim_by_hand(x, eps, ab, ab_prev):
+    x0 = (x - math.sqrt(1 - ab) * eps) / math.sqrt(ab)
+    return math.sqrt(ab_prev) * x0 + math.sqrt(1 - ab_prev) * eps
+
+
 CASES = {
     "bigram_probabilities": (
         bigram_by_loop,
@@ -255,6 +260,31 @@ CASES = {
     "t_interval": (
         t_by_hand,
         [lambda v: t_by_hand(v, quantile=1.96), lambda v: (t_by_hand(v)[0], t_by_hand(v)[1] / 2)],
+    ),
+    "noised": (
+        lambda x, e, ab: ab.sqrt().view(-1, 1, 1, 1) * x + (1 - ab).sqrt().view(-1, 1, 1, 1) * e,
+        [
+            lambda x, e, ab: ab.view(-1, 1, 1, 1) * x + (1 - ab).view(-1, 1, 1, 1) * e,  # variances
+            lambda x, e, ab: ab.sqrt().mean() * x + (1 - ab).sqrt().mean() * e,  # one level
+        ],
+    ),
+    "ddim_step": (
+        ddim_by_hand,
+        [
+            lambda x, e, a, b: x,  # no step at all
+            lambda x, e, a, b: math.sqrt(b) * x + math.sqrt(1 - b) * e,  # x_t for x0
+        ],
+    ),
+    "guided": (
+        lambda c, u, w: u + w * (c - u),
+        [lambda c, u, w: c + w * (c - u), lambda c, u, w: w * c + u],
+    ),
+    "flow_target": (
+        lambda x, e, t: (t[:, None] * x + (1 - t[:, None]) * e, x - e),
+        [
+            lambda x, e, t: (t[:, None] * e + (1 - t[:, None]) * x, x - e),  # t = 0 at the data
+            lambda x, e, t: (t[:, None] * x + (1 - t[:, None]) * e, e - x),  # the wrong way
+        ],
     ),
 }
 
