@@ -185,6 +185,9 @@ def ddim(predict: Callable, alpha_bar: torch.Tensor, x: torch.Tensor, *, steps: 
     ancestral sampler, draw for draw. predict(x, t) returns ε̂ for step indices t
     (0-based, so t = T - 1 is the noisiest). clip: keep x̂ in [-1, 1] (images).
     path: a list that receives x at every step, the start and the end included.
+    The first step divides by √ᾱ_T: with the cosine schedule, whose last β is clipped at
+    0.999, that is nearly 0 and magnifies the network's error; images survive it by
+    `clip`, but for points the linear schedule is the safer one.
     """
     T = len(alpha_bar)
     ts = torch.linspace(T - 1, 0, steps).round().long().unique_consecutive().tolist()
