@@ -237,6 +237,15 @@ def test_seeded_sampling_repeats_and_gives_images_in_the_unit_range(cls):
     assert not torch.equal(a, model.sample(6, generator=g(4), guidance=2.0, **kw))
 
 
+def test_a_flows_samples_do_not_depend_on_the_chunks_they_are_drawn_in():
+    model = conditional(FlowMatching)
+    whole = model.sample(5, steps=3, guidance=2.0, generator=g(1))
+    chunked = model._chunks
+    model._chunks = lambda noise, y: chunked(noise, y, size=2)
+    assert torch.allclose(model.sample(5, steps=3, guidance=2.0, generator=g(1)), whole,
+                          atol=1e-6)  # fmt: skip
+
+
 @pytest.mark.parametrize("cls", [DDPM, FlowMatching])
 def test_a_tiny_model_overfits_one_image(cls):
     torch.manual_seed(0)
