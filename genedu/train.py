@@ -301,7 +301,7 @@ def fit(
     clock = history.seconds[-1] if history.seconds else 0.0  # training seconds so far
     marks = sorted(s for s in eval_at_seconds if s > clock)
 
-    def progress(index: int, clock: float) -> float:
+    def done_share(index: int, clock: float) -> float:  # the schedule's progress
         by_time = clock / max_seconds if max_seconds else 0.0
         by_steps = index / max(steps, 1) if steps is not None else 0.0
         return min(1.0, max(by_steps, by_time))
@@ -342,7 +342,7 @@ def fit(
             if lr_schedule is not None:
                 for name, opt in optimizers.items():
                     for group, base in zip(opt.param_groups, base_lrs[name], strict=True):
-                        group["lr"] = base * lr_schedule(progress(index, clock))
+                        group["lr"] = base * lr_schedule(done_share(index, clock))
             out = step(runner, batch[0] if len(batch) == 1 else tuple(batch), optimizers,
                        step=index, generator=g_step)  # fmt: skip
             done, in_step = index + 1, False

@@ -384,3 +384,13 @@ def test_budget_note_says_what_ran_and_what_the_other_budget_trains(monkeypatch,
     for bad in (float("nan"), -1.0, float("inf")):
         with pytest.raises(ValueError, match="seconds"):
             train.budget_note(bad, quick="a", full="b")
+
+
+def test_progress_false_draws_no_bar(capsys):
+    """progress=False keeps tqdm quiet (a nested name once shadowed the flag)."""
+    model = torch.nn.Linear(2, 1)
+    model.loss = lambda batch: {"loss": model(batch).pow(2).mean()}
+    train.fit(model, torch.randn(32, 2), steps=3, batch_size=8, progress=False)
+    assert capsys.readouterr().err == ""
+    train.fit(model, torch.randn(32, 2), steps=3, batch_size=8, progress=True)
+    assert "/3 [" in capsys.readouterr().err
