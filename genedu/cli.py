@@ -195,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except (data.DataError, hub.CheckpointError, ValueError) as err:
         print(f"genedu: {err}", file=sys.stderr)
         return 2
+    except recipes.common.Interrupted as err:
+        print(f"genedu: {err}", file=sys.stderr)
+        return 130  # as a shell reports a Ctrl-C
 
 
 if __name__ == "__main__":

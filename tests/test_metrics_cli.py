@@ -176,6 +176,34 @@ def test_sample_a_shipped_vae_writes_a_png_grid(tmp_path, capsys):
 # ------------------------------------------------------------- GANs and the classifier
 
 
+def test_a_ctrl_c_in_genedu_train_saves_nothing_as_finished_and_the_rerun_resumes(
+    tmp_path, capsys, monkeypatch
+):
+    from genedu.vae import VAE
+
+    ckpt = tmp_path / "v"
+    argv = "train vae --data mnist5k --steps 30 --hidden 4 --latent 2 --batch-size 32 --out"
+    calls, real_loss = [], VAE.loss
+
+    def interrupted_loss(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 12:
+            raise KeyboardInterrupt
+        return real_loss(self, *a, **k)
+
+    monkeypatch.setattr(VAE, "loss", interrupted_loss)
+    code, _, err = run_cli(capsys, *argv.split(), str(ckpt))
+    assert code == 130 and "interrupted after 11 steps" in err and "run the same command" in err
+    assert not ckpt.with_suffix(".safetensors").exists()  # no half-trained "finished" model
+    assert json.loads((tmp_path / "v-training.json").read_text())["step"] == 11
+
+    monkeypatch.setattr(VAE, "loss", real_loss)
+    code, out, err = run_cli(capsys, *argv.split(), str(ckpt))
+    assert code == 0, err
+    assert json.loads(ckpt.with_suffix(".json").read_text())["metrics"]["steps"] == 30
+    assert not (tmp_path / "v-training.json").exists()
+
+
 def test_train_classifier_then_eval(tmp_path, capsys):
     out = tmp_path / "clf"
     code, stdout, _ = run_cli(capsys, "train", "classifier", "--data", "mnist5k", "--steps", "3",

@@ -94,6 +94,7 @@ def run(args):
             eval_fn=lambda m: {"test_nats_per_char": round(text.nats_per_char(m, test), 4)},
             **common.budget(args, checkpoint_every=500),
         )
+        common.stop_if_interrupted(history)
         model = model.cpu().eval()
     found = {
         "test_nats_per_char": round(text.nats_per_char(model, test), 4),

@@ -41,6 +41,7 @@ def run(args):
         seed=args.seed,
         device=dev,
     )
+    common.stop_if_interrupted(history)
     model = model.cpu()
     test = data.load(args.data, "test", fallback=args.fallback)
     acc = metrics.accuracy(model, test.images, test.labels)

@@ -108,6 +108,22 @@ def numbers(record: dict) -> dict:
     return {k: v for k, v in record.items() if k not in ("step", "seconds")}
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped a recipe's training: nothing is measured or saved as finished, and
+    the resumable training state (saved by `train.fit` when it was interrupted) stays."""
+
+
+def stop_if_interrupted(history) -> None:
+    """Called by every recipe right after `train.fit`: a run stopped by Ctrl-C goes no
+    further, so its half-trained model is neither measured nor saved as finished."""
+    if history is not None and history.interrupted:
+        steps = history.steps[-1] + 1 if history.steps else 0
+        raise Interrupted(
+            f"training was interrupted after {steps} steps; nothing was saved as finished. "
+            "Its state is kept: run the same command again to resume where it stopped."
+        )
+
+
 def trained(history) -> dict:
     """The steps and seconds a run took."""
     return {

@@ -90,6 +90,7 @@ def fit(model, args, ds, classes: int, how: dict):
         eval_fn=measure if args.eval_minutes else None,
         **common.budget(args),
     )
+    common.stop_if_interrupted(history)
     curve = [{k: round(v, 4) for k, v in e.items()} for e in history.evals[:-1]]
     found = {
         **common.trained(history),

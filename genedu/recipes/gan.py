@@ -112,6 +112,7 @@ def run(args):
         eval_fn=measure if args.eval_minutes else None,
         **common.budget(args),
     )
+    common.stop_if_interrupted(history)
     model = model.cpu().eval()
     curve = [{k: round(v, 4) for k, v in e.items()} for e in history.evals[:-1]]
     found = {

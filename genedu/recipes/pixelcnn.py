@@ -90,6 +90,7 @@ def run(args):
         eval_fn=measure if args.eval_minutes else None,
         **common.budget(args, checkpoint_every=500),
     )
+    common.stop_if_interrupted(history)
     model = model.cpu().eval()
     with torch.no_grad():  # fit measured the end already when it kept a curve
         found = common.numbers(history.evals[-1]) if history.evals else measure(model)

@@ -135,6 +135,7 @@ def run(args):
         eval_fn=elbo_now if args.eval_minutes else None,
         **common.budget(args),
     )
+    common.stop_if_interrupted(history)
     model = model.cpu()  # measured on the CPU, where the test images are
     neg_elbo, nll = measure(model, test, args.seed)
     found = {
