@@ -312,6 +312,45 @@ def style_explorer(model, *, seeds: tuple[int, int] = (0, 1), scale: int = 8):
     return widgets.HBox([widgets.VBox([psi, crossover, seed_a, seed_b]), picture])
 
 
+def choice_slider(
+    pictures: dict, *, description: str = "", start=None, nrow: int | None = None, scale: int = 3
+):
+    """A slider over precomputed pictures: one image grid per setting (a dict from the
+    setting, shown as the slider's readout, to N×C×H×W images in [0, 1], tiled `nrow`
+    to a row, all N by default), and the slider picks which one shows.
+
+    Every picture is drawn once, here, and the slider is tied to the pictures by a
+    link that runs in the browser (``widgets.jslink``), so the slider works in a built
+    book with no kernel, as well as live. start: the setting shown first (default: the
+    first). Returns the widget; ``.pictures`` holds the Image widgets in slider order
+    and ``.link`` the link.
+    """
+    import ipywidgets as widgets
+
+    if not pictures:
+        raise ValueError("choice_slider: pictures must hold at least one setting")
+    pictures = {k: _as_float_images(v, "choice_slider") for k, v in pictures.items()}
+    labels = [str(k) for k in pictures]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"choice_slider: the settings must read differently, got {labels}")
+    grids = [make_grid(v, nrow=nrow or len(v)) for v in pictures.values()]
+    keys = list(pictures)
+    if start is not None and start not in keys:
+        raise ValueError(f"choice_slider: start {start!r} is not one of the settings {keys}")
+    first = keys.index(start) if start is not None else 0
+    images = [widgets.Image(value=png_bytes(grid, scale), format="png") for grid in grids]
+    stack = widgets.Stack(images, selected_index=first)
+    slider = widgets.SelectionSlider(
+        options=labels, index=first, description=description, continuous_update=True,
+        style={"description_width": "initial"}, layout=widgets.Layout(width="min(100%, 32em)"),
+    )  # fmt: skip
+    link = widgets.jslink((slider, "index"), (stack, "selected_index"))
+    box = widgets.VBox([slider, stack])
+    box.add_class("genedu-choice-slider")  # the browser check moves every such slider
+    box.slider, box.pictures, box.link = slider, images, link
+    return box
+
+
 def decision_surface(
     discriminator: Callable[[torch.Tensor], torch.Tensor],
     *,

@@ -142,6 +142,19 @@ def test_page(server, browser, path, is_chapter):
         if page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count():
             page.wait_for_selector(".jupyter-widgets, .widget-slider", state="attached",
                                    timeout=10000)  # fmt: skip
+        # A slider over precomputed pictures (viz.choice_slider) must change the picture
+        # with no kernel: move each one a step and see another image shown.
+        for box in page.locator(".genedu-choice-slider").all():
+            shown = box.locator(".widget-image").first.get_attribute("src")
+            handle = box.locator(".noUi-handle").first
+            handle.focus()
+            for key in ("ArrowRight", "ArrowLeft", "ArrowLeft"):  # the last setting: go back
+                page.keyboard.press(key)
+                page.wait_for_timeout(300)
+                moved = box.locator(".widget-image").first.get_attribute("src")
+                if moved != shown:
+                    break
+            assert moved != shown, f"{path}: moving a choice slider did not change its picture"
 
     # What a reader sees: no "nan%" anywhere, and no nan or inf printed as a cell's result.
     text = page.inner_text("main")

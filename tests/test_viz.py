@@ -218,6 +218,32 @@ def test_latent_explorer_refuses_a_start_of_the_wrong_size():
         viz.latent_explorer(lambda z: z, 0)
 
 
+def test_choice_slider_links_each_setting_to_its_own_picture_in_the_browser():
+    pictures = {w: torch.full((3, 1, 2, 2), v) for w, v in [(0, 0.0), (1.5, 0.5), (4, 1.0)]}
+    box = viz.choice_slider(pictures, description="w", start=1.5, scale=1)
+    slider, stack = box.children
+    assert list(slider.options) == ["0", "1.5", "4"] and slider.index == 1
+    assert stack.selected_index == 1
+    for image, v in zip(box.pictures, pictures.values(), strict=True):
+        assert image.value == viz.png_bytes(viz.make_grid(v, nrow=3), 1)
+    assert len({image.value for image in box.pictures}) == 3
+    # The link is a front-end one (jslink), so it works in a built book with no kernel.
+    assert type(box.link).__name__ == "Link"  # ipywidgets.jslink's, not a Python dlink
+    assert box.link.source == (slider, "index") and box.link.target == (stack, "selected_index")
+    assert "genedu-choice-slider" in box._dom_classes
+
+
+def test_choice_slider_refuses_what_it_cannot_show():
+    with pytest.raises(ValueError, match="at least one setting"):
+        viz.choice_slider({})
+    with pytest.raises(ValueError, match="start 7 is not one of the settings"):
+        viz.choice_slider({0: torch.zeros(1, 1, 2, 2)}, start=7)
+    with pytest.raises(ValueError, match="must read differently"):
+        viz.choice_slider({1: torch.zeros(1, 1, 2, 2), "1": torch.zeros(1, 1, 2, 2)})
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        viz.choice_slider({0: torch.full((1, 1, 2, 2), 2.0)})
+
+
 def test_glue_returns_its_value_with_and_without_myst_nb(monkeypatch):
     import sys
 
