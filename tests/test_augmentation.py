@@ -1,6 +1,7 @@
 """The augmentation experiment: honest splits, working augmentations, every arm end to end."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ from scipy import ndimage
 
 from genedu import data, metrics, train
 from genedu.apps import augmentation as aug
+from genedu.diffusion import FlowMatching
 
 TINY = aug.AugmentationConfig(
     labels=20,
@@ -177,6 +179,31 @@ def test_a_seeded_run_repeats_exactly(small_sets):
 
     assert strip(first) == strip(second)
     assert first["cas"] == second["cas"]
+
+
+def test_the_flow_arm_is_added_without_moving_any_other_arm(small_sets):
+    """The flow-matching arm runs from its own seed with the global random state put
+    back, so every other arm's numbers, and their CAS, are those of a run without it."""
+    train_set, test_set = small_sets
+    config = aug.AugmentationConfig(**{**TINY.__dict__, "multiples": (1, 2)})
+    without = aug.run(train_set, test_set, config, seed=1)
+    flowing = replace(config, flow_steps=3, flow_hidden=4, flow_sample_steps=2)
+    with_flow = aug.run(train_set, test_set, flowing, seed=1, keep_models=True)
+
+    def strip(r):
+        return {a: {k: v for k, v in e.items() if k != "seconds"} for a, e in r["arms"].items()}
+
+    assert set(with_flow["arms"]) == {*aug.ARMS, aug.FLOW} and aug.FLOW not in without["arms"]
+    assert {a: e for a, e in strip(with_flow).items() if a != aug.FLOW} == strip(without)
+    assert {g: with_flow["cas"][g] for g in aug.SYNTHETIC} == without["cas"]
+    assert 0.0 <= with_flow["cas"][aug.FLOW] <= 1.0
+    assert [e["synthetic"] for e in with_flow["curves"][aug.FLOW]] == [20, 40]
+    flow = with_flow["models"][aug.FLOW]
+    assert isinstance(flow, FlowMatching) and flow.config.num_classes == 10
+    images, labels = aug.synthesize(flow, 20, seed=0, steps=2)  # balanced, in [0, 1]
+    assert torch.bincount(labels).tolist() == [2] * 10 and 0 <= images.min() <= images.max() <= 1
+    with pytest.raises(ValueError, match="flow_steps must be >= 0"):
+        replace(config, flow_steps=-1)
 
 
 def test_run_refuses_unlabelled_data(small_sets):

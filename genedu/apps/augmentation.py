@@ -20,6 +20,11 @@ Oliver et al. 2018 ("Realistic evaluation of deep semi-supervised learning"):
     and on the unlabelled rest, labelled by the real-only classifier where it is
     confident (pseudo-labels, Lee 2013). This one sees more images, not more labels;
   - ``classic+synthetic``: classic augmentation on real plus the better synthetic arm;
+  - ``flow`` (when ``flow_steps`` > 0): real plus samples of a class-conditional
+    flow-matching model (`genedu.diffusion.FlowMatching`, a small U-Net; Lipman et al.
+    2023) trained on the n labelled images only, as the ``cvae``. It is run after the
+    arms above, from its own seed and with the global random state put back, so adding
+    it leaves their numbers as they were;
 - how many synthetic samples to add (``multiples`` × n) is chosen on validation;
 - measures: clean test accuracy, accuracy on a corrupted copy of the test set
   (rotation, blur and Gaussian noise together, `corrupt`), and each generator's
@@ -36,11 +41,13 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .. import data, metrics, train
+from .. import data, diffusion, metrics, train
+from ..diffusion import DiffusionConfig, FlowMatching
 from ..vae import VAE, VAEConfig
 
 ARMS = ("real", "classic", "cvae", "semi-cvae", "classic+synthetic")
 SYNTHETIC = ("cvae", "semi-cvae")
+FLOW = "flow"  # the optional flow-matching arm (AugmentationConfig.flow_steps > 0)
 CLASSES = 10
 
 
@@ -61,6 +68,9 @@ class AugmentationConfig:
     unlabelled: int = 0  # at most this many unlabelled images for the semi arm; 0: all
     multiples: tuple[float, ...] = (1, 4)  # synthetic samples to try, × labels
     cas_samples: int = 2000  # synthetic images behind each generator's CAS
+    flow_steps: int = 0  # the flow-matching arm's training steps; 0: no such arm
+    flow_hidden: int = 16  # its U-Net's channels at full resolution
+    flow_sample_steps: int = 10  # its Heun steps per sample
 
     def __post_init__(self):
         problems = []
@@ -69,7 +79,8 @@ class AugmentationConfig:
         if self.validation < CLASSES:
             problems.append(f"validation must be >= {CLASSES}: {self.validation}")
         budgets = ("classifier_steps", "generator_steps", "semi_steps", "batch_size")
-        for name in (*budgets, "classifier_hidden", "generator_hidden", "latent_dim"):
+        for name in (*budgets, "classifier_hidden", "generator_hidden", "latent_dim",
+                     "flow_hidden", "flow_sample_steps"):  # fmt: skip
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1: {getattr(self, name)}")
         if not 0.0 <= self.min_confidence < 1.0:
@@ -78,6 +89,8 @@ class AugmentationConfig:
             problems.append(f"multiples must be positive: {self.multiples}")
         if self.unlabelled < 0:
             problems.append(f"unlabelled must be >= 0 (0: all of them): {self.unlabelled}")
+        if self.flow_steps < 0:
+            problems.append(f"flow_steps must be >= 0 (0: no flow arm): {self.flow_steps}")
         if self.cas_samples < CLASSES:
             problems.append(f"cas_samples must be >= {CLASSES}: {self.cas_samples}")
         if problems:
@@ -206,11 +219,30 @@ def fit_conditional_vae(
     return model.eval()
 
 
-def synthesize(model: VAE, count: int, *, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+def fit_conditional_flow(
+    images: torch.Tensor, labels: torch.Tensor, config: AugmentationConfig, *, seed: int
+) -> FlowMatching:
+    """A class-conditional flow-matching U-Net trained on (uint8 images, labels) in grey
+    levels, for `config.flow_steps` steps, with the class dropped 10% of the time."""
+    model = FlowMatching(DiffusionConfig(shape=tuple(images.shape[1:]), hidden=config.flow_hidden,
+                                         num_classes=CLASSES, ema_decay=0.995))  # fmt: skip
+    with torch.enable_grad():
+        train.fit(model, (data.to_unit(images), labels), step=diffusion.train_step,
+                  steps=config.flow_steps, batch_size=64, lr=1e-3,
+                  lr_schedule=train.warmup_cosine(), seed=seed, progress=False)  # fmt: skip
+    return model.eval()
+
+
+def synthesize(
+    model, count: int, *, seed: int, steps: int = 10
+) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` samples of a conditional generator, the classes in turn (balanced):
-    (images (count, C, H, W) in [0, 1], labels (count,))."""
+    (images (count, C, H, W) in [0, 1], labels (count,)). A VAE gives its decoder's mean
+    images; a flow-matching model its ODE's end after `steps` Heun steps."""
     labels = torch.arange(count) % CLASSES
     g = torch.Generator().manual_seed(seed)
+    if isinstance(model, FlowMatching):
+        return model.sample(count, y=labels, steps=steps, generator=g), labels
     return model.sample(count, y=labels, generator=g, mean=True), labels
 
 
@@ -310,9 +342,29 @@ def run(
     arms["classic+synthetic"] = entry(clf, seconds + generator_seconds[best], synthetic=k)
     arms["classic+synthetic"]["generator"] = best
 
+    if config.flow_steps:
+        with torch.random.fork_rng():  # the arms above, and the CAS after, stay as they were
+            torch.manual_seed(seed)
+            start = time.perf_counter()
+            generators[FLOW] = fit_conditional_flow(train_set.images[split.labelled], y_lab,
+                                                    config, seed=seed)  # fmt: skip
+            generator_seconds[FLOW] = time.perf_counter() - start
+            most = max(round(m * n) for m in config.multiples)
+            pools[FLOW] = synthesize(generators[FLOW], max(most, config.cas_samples), seed=seed,
+                                     steps=config.flow_sample_steps)  # fmt: skip
+            curves[FLOW] = []
+            for m in config.multiples:
+                k = round(m * n)
+                images = torch.cat([x_lab, pools[FLOW][0][:k]])
+                labels = torch.cat([y_lab, pools[FLOW][1][:k]])
+                clf, seconds = classifier(images, labels, False)
+                curves[FLOW].append(entry(clf, seconds + generator_seconds[FLOW], synthetic=k))
+            arms[FLOW] = max(curves[FLOW], key=lambda e: e["validation"])
+
     result = _measure(arms, curves, pools, test_set, config, seed, split, pseudo, clf_config)
     if keep_models:
-        result["models"] = {**{a: arms[a]["model"] for a in ARMS}, **generators}
+        result["models"] = {**{a: arms[a]["model"] for a in (*ARMS, FLOW) if a in arms},
+                            **generators}  # fmt: skip
     return result
 
 
@@ -338,14 +390,14 @@ def _measure(arms, curves, pools, test_set, config, seed, split, pseudo, clf_con
             config=clf_config,
             seed=seed,
         )  # fmt: skip
-        for name in SYNTHETIC
+        for name in (*SYNTHETIC, *([FLOW] if FLOW in pools else []))
     }
     return {
         "labels": config.labels,
         "seed": seed,
         "config": asdict(config),
         "split": {k: len(v) for k, v in split._asdict().items()},
-        "arms": {name: scores(arms[name]) for name in ARMS},
+        "arms": {name: scores(arms[name]) for name in (*ARMS, FLOW) if name in arms},
         "curves": {name: [scores(e) for e in curve] for name, curve in curves.items()},
         "cas": cas,
         "pseudo_labels": pseudo,
