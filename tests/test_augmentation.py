@@ -197,6 +197,8 @@ def test_the_flow_arm_is_added_without_moving_any_other_arm(small_sets):
     assert {a: e for a, e in strip(with_flow).items() if a != aug.FLOW} == strip(without)
     assert {g: with_flow["cas"][g] for g in aug.SYNTHETIC} == without["cas"]
     assert 0.0 <= with_flow["cas"][aug.FLOW] <= 1.0
+    assert set(aug.summarise([with_flow])) == set(with_flow["arms"])
+    assert set(aug.summarise([with_flow, without])) == set(aug.ARMS)  # not every run has it
     assert [e["synthetic"] for e in with_flow["curves"][aug.FLOW]] == [20, 40]
     flow = with_flow["models"][aug.FLOW]
     assert isinstance(flow, FlowMatching) and flow.config.num_classes == 10
