@@ -325,23 +325,29 @@ def run(
     generator_seconds["semi-cvae"] = time.perf_counter() - start
 
     curves, pools = {}, {}
-    for name, model in generators.items():
+
+    def with_synthetic(name: str, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return (torch.cat([x_lab, pools[name][0][:k]]), torch.cat([y_lab, pools[name][1][:k]]))
+
+    def synthetic_arm(name: str, **sampling) -> None:
+        """Draw `name`'s pool, train on the labelled set plus k = m × n of it for each of
+        the multiples, and keep as its arm the classifier best on validation."""
         most = max(round(m * n) for m in config.multiples)
-        pools[name] = synthesize(model, max(most, config.cas_samples), seed=seed)
+        pools[name] = synthesize(generators[name], max(most, config.cas_samples), seed=seed,
+                                 **sampling)  # fmt: skip
         curves[name] = []
         for m in config.multiples:
             k = round(m * n)
-            images = torch.cat([x_lab, pools[name][0][:k]])
-            labels = torch.cat([y_lab, pools[name][1][:k]])
-            clf, seconds = classifier(images, labels, False)
+            clf, seconds = classifier(*with_synthetic(name, k), False)
             curves[name].append(entry(clf, seconds + generator_seconds[name], synthetic=k))
         arms[name] = max(curves[name], key=lambda e: e["validation"])  # first best wins ties
 
+    for name in SYNTHETIC:
+        synthetic_arm(name)
+
     best = max(SYNTHETIC, key=lambda a: arms[a]["validation"])
     k = arms[best]["synthetic"]
-    images = torch.cat([x_lab, pools[best][0][:k]])
-    labels = torch.cat([y_lab, pools[best][1][:k]])
-    clf, seconds = classifier(images, labels, classic_augment)
+    clf, seconds = classifier(*with_synthetic(best, k), classic_augment)
     arms["classic+synthetic"] = entry(clf, seconds + generator_seconds[best], synthetic=k)
     arms["classic+synthetic"]["generator"] = best
 
@@ -352,17 +358,7 @@ def run(
             generators[FLOW] = fit_conditional_flow(train_set.images[split.labelled], y_lab,
                                                     config, seed=seed)  # fmt: skip
             generator_seconds[FLOW] = time.perf_counter() - start
-            most = max(round(m * n) for m in config.multiples)
-            pools[FLOW] = synthesize(generators[FLOW], max(most, config.cas_samples), seed=seed,
-                                     steps=config.flow_sample_steps)  # fmt: skip
-            curves[FLOW] = []
-            for m in config.multiples:
-                k = round(m * n)
-                images = torch.cat([x_lab, pools[FLOW][0][:k]])
-                labels = torch.cat([y_lab, pools[FLOW][1][:k]])
-                clf, seconds = classifier(images, labels, False)
-                curves[FLOW].append(entry(clf, seconds + generator_seconds[FLOW], synthetic=k))
-            arms[FLOW] = max(curves[FLOW], key=lambda e: e["validation"])
+            synthetic_arm(FLOW, steps=config.flow_sample_steps)
 
     result = _measure(arms, curves, pools, test_set, config, seed, split, pseudo, clf_config)
     if keep_models:
