@@ -424,7 +424,9 @@ class FlowMatching(_Denoiser):
                guidance: float = 1.0,
                generator: torch.Generator | None = None) -> torch.Tensor:  # fmt: skip
         """n draws in the data's layout: the ODE from noise, `steps` (default 50) steps of
-        "euler" or "heun". y: an int, n labels, or None for the classes in turn."""
+        "euler" or "heun" (whose last step is Euler's, so the network is never asked for
+        the velocity at t = 1: see `integrate`'s correct_last). y: an int, n labels, or
+        None for the classes in turn."""
         n, y, guidance, steps, dev = self._sampling(n, y, guidance, steps, "FlowMatching.sample")
         if sampler not in FLOW_SAMPLERS:
             raise ValueError(
@@ -436,7 +438,7 @@ class FlowMatching(_Denoiser):
             out = []
             for x, y_part in self._chunks(self._noise(n, generator, dev), y):
                 x = integrate(lambda x_t, t, y_part=y_part: self.velocity(x_t, t, y_part, guidance),
-                              x, steps=steps or 50, method=sampler)  # fmt: skip
+                              x, steps=steps or 50, method=sampler, correct_last=False)  # fmt: skip
                 out.append(self.to_data(x))
             return torch.cat(out)
         finally:

@@ -17,17 +17,22 @@ import torch
 
 
 def integrate(velocity: Callable, x: torch.Tensor, *, steps: int, method: str = "heun",
-              t0: float = 0.0, t1: float = 1.0, path: list | None = None):  # fmt: skip
+              t0: float = 0.0, t1: float = 1.0, path: list | None = None,
+              correct_last: bool = True):  # fmt: skip
     """Solve dx/dt = velocity(x, t) from t0 to t1 in `steps` equal steps: "euler" (one
     evaluation a step) or "heun" (two: the average of the slopes at both ends).
-    path: a list that receives x at every step, the start and the end included."""
+    path: a list that receives x at every step, the start and the end included.
+    correct_last=False ends Heun with a plain Euler step, so that the velocity is never
+    asked for at t1 itself: a flow that ends on the data is singular there (its velocity
+    is (x̂ - x_t)/(1 - t), an error divided by a vanishing 1 - t, at a time its training
+    never draws), and Karras et al. (2022) end their Heun sampler the same way."""
     dt = (t1 - t0) / steps
     if path is not None:
         path.append(x)
     for i in range(steps):
         t = torch.full((len(x),), t0 + i * dt, dtype=x.dtype, device=x.device)
         v = velocity(x, t)
-        if method == "heun":
+        if method == "heun" and (correct_last or i < steps - 1):
             v = (v + velocity(x + dt * v, t + dt)) / 2
         x = x + dt * v
         if path is not None:

@@ -153,6 +153,35 @@ def test_heun_is_closer_than_euler_at_the_same_steps():
     assert err["heun"] < err["euler"] / 5
 
 
+@pytest.mark.parametrize("correct_last", [True, False])
+def test_heun_ending_with_an_euler_step_is_still_second_order(correct_last):
+    """The Euler last step costs one step's local error, O(dt^2), as Heun's global error
+    is: halving dt still cuts the error about four times, where Euler's halves."""
+    x = torch.randn(2000, 2, generator=g(), dtype=torch.float64)
+    field = perfect_velocity(2.0, 0.5)
+    exact = diffusion.integrate(field, x, steps=4000, method="heun")
+
+    def err(steps, method):
+        out = diffusion.integrate(field, x, steps=steps, method=method, correct_last=correct_last)
+        return (out - exact).abs().max().item()
+
+    assert err(20, "heun") / err(40, "heun") > 3.5
+    assert err(20, "euler") / err(40, "euler") < 2.5
+    assert err(10, "heun") < err(10, "euler") / 5
+
+
+@pytest.mark.parametrize("sampler", diffusion.FLOW_SAMPLERS)
+def test_a_flow_never_asks_its_network_for_the_velocity_at_t_one(sampler):
+    """At t = 1 a flow's velocity divides the denoiser's error by 1 - t = 0, and training
+    never draws t = 1: Heun's last step must not take its second slope there."""
+    model = FlowMatching(POINTS)
+    seen = []
+    model.net.register_forward_pre_hook(lambda net, args: seen.append(args[1].max().item()))
+    model.sample(4, steps=5, sampler=sampler, generator=g())
+    assert len(seen) == (5 if sampler == "euler" else 9)
+    assert max(seen) == pytest.approx(0.8)
+
+
 @pytest.mark.parametrize("clip", [False, True])
 def test_ddim_with_eta_one_on_all_steps_is_ancestral_sampling_draw_for_draw(clip):
     beta = diffusion.betas("linear", 50)
