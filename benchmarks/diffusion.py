@@ -3,31 +3,34 @@
 
     python benchmarks/diffusion.py                       # every part (hours on 2 threads)
     python benchmarks/diffusion.py --parts latent steps  # some parts; the others' rows kept
+    python benchmarks/diffusion.py --parts steps --samplers euler heun  # some samplers
     python benchmarks/diffusion.py --parts race --minutes 2 --n 2000   # a quick look
     python benchmarks/diffusion.py --judge-only          # re-judge results/diffusion.json
 
 Parts:
-- race: a class-conditional flow-matching model and a cDCGAN, each trained here by its
-  `genedu train` recipe for --minutes (25 by default), one after the other in the same
-  run; FID, precision, recall and class agreement on --n samples against the test set.
+- race: a class-conditional flow-matching model and a cDCGAN, each trained here by the
+  stored command of its shipped checkpoint (flowmatch-mnist, cdcgan-mnist) for --minutes
+  (25 by default), one after the other in the same run; FID, precision, recall and
+  class agreement on --n samples (the cDCGAN's recipe: 10,000) against the test set.
 - guidance: the shipped flowmatch-mnist's class agreement and FID over the guidance weight.
 - steps: FID against the sampler and its steps: DDPM (ddpm-mnist) ancestral on all T
-  steps and DDIM at 50/20/10; flow matching (flowmatch-mnist) with Euler and Heun at
-  100/50/20/10.
+  steps and DDIM at 50/20/10, deterministic (eta 0) and as noisy as ancestral (eta 1);
+  flow matching (flowmatch-mnist) with Euler and Heun at 100/50/20/10.
 - latent: `genedu train latent-diffusion` for 5 minutes, and the same VAE sampled from
   its N(0, I) prior, measured on the same features in the same run.
 A shipped checkpoint a part needs but that is missing is said, and the part skipped.
 
 Goals: flow matching's FID <= the cDCGAN's after the same minutes; class agreement >=
 0.98 at the best guidance weight; Heun at 10 steps within 20% of its own 100-step FID;
-DDIM at 50 steps within 20% of the 1000-step ancestral FID; latent diffusion's FID
-below the VAE prior's, within 5 minutes of training.
+DDIM at 50 steps within 20% of the 1000-step ancestral FID (judged for eta 0 and 1);
+latent diffusion's FID below the VAE prior's, within 5 minutes of training.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import tempfile
 import time
 from pathlib import Path
@@ -40,6 +43,7 @@ from genedu import cli, data, hub, metrics
 SEED = 0
 DATASET = "mnist (grey levels, 28x28)"
 PARTS = ("race", "guidance", "steps", "latent")
+SAMPLERS = ("ancestral", "ddim", "euler", "heun")
 FLOW, CDCGAN = "flow matching (trained here)", "cdcgan (trained here)"
 LATENT, PRIOR = "latent diffusion (trained here)", "vae-mnist from N(0, I)"
 UNITS = {"fid": "FID", "precision": "fraction", "recall": "fraction", "class_agreement": "fraction"}
@@ -73,8 +77,8 @@ def train_here(family: str, argv: list[str], minutes: float, n: int) -> dict:
     """Run `genedu train FAMILY ... --minutes M` in this process; its checkpoint's metrics."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / family
-        command = ["train", family, "--data", "mnist", "--minutes", str(minutes),
-                   "--quality-samples", str(n), "--out", str(out), *argv]  # fmt: skip
+        command = ["train", family, "--data", "mnist", *argv, "--minutes", str(minutes),
+                   "--quality-samples", str(n), "--out", str(out)]  # fmt: skip
         if family == "cdcgan":  # its recipe measures 10,000 samples, as the GAN chapter
             command.remove("--quality-samples"), command.remove(str(n))
         if cli.main(command) != 0:
@@ -82,15 +86,30 @@ def train_here(family: str, argv: list[str], minutes: float, n: int) -> dict:
         return json.loads(out.with_suffix(".json").read_text())["metrics"]
 
 
+def own_command(name: str) -> tuple[str, list[str]]:
+    """The family and flags of a shipped checkpoint's stored training command, less those
+    that only write or measure along the way (--out, --eval-minutes, --cas-steps)."""
+    words = shlex.split(hub.info(name)["command"])[2:]  # after "genedu train"
+    flags, skipping = [], False
+    for w in words[1:]:
+        if w.startswith("--"):
+            skipping = w in ("--out", "--eval-minutes", "--cas-steps")
+        if not skipping:
+            flags.append(w)
+    return words[0], flags
+
+
 def race(args, scorer: Judge) -> list[dict]:
+    """Each model retrained by its shipped checkpoint's own command, for --minutes."""
     rows = []
-    for name, family, argv in [(FLOW, "diffusion", ["--objective", "flow", "--conditional"]),
-                               (CDCGAN, "cdcgan", [])]:  # fmt: skip
-        m = train_here(family, argv, args.minutes, args.n)
+    for name, checkpoint in [(FLOW, "flowmatch-mnist"), (CDCGAN, "cdcgan-mnist")]:
+        family, flags = own_command(checkpoint)
+        m = train_here(family, flags, args.minutes, args.n)
         found = {"fid": m["fid_test"], "precision": m["precision"], "recall": m["recall"],
                  "class_agreement": m["class_agreement"]}  # fmt: skip
         rows += rows_of(name, found, m["train_seconds"], steps=m["steps"],
-                        samples=m["quality_samples"], sampling=m.get("sampling"))  # fmt: skip
+                        samples=m["quality_samples"], sampling=m.get("sampling"),
+                        trained_by=f"genedu train {family} {shlex.join(flags)}")  # fmt: skip
     return rows
 
 
@@ -120,22 +139,22 @@ def guidance(args, scorer: Judge) -> list[dict]:
 
 
 def steps(args, scorer: Judge) -> list[dict]:
-    plans = [("ddpm-mnist", "ancestral", None)]
-    plans += [("ddpm-mnist", "ddim", s) for s in (50, 20, 10)]
-    plans += [("flowmatch-mnist", m, s) for m in ("euler", "heun") for s in (100, 50, 20, 10)]
+    plans = [("ddpm-mnist", "ancestral", None, {})]
+    plans += [("ddpm-mnist", "ddim", s, {"eta": e}) for e in (0.0, 1.0) for s in (50, 20, 10)]
+    plans += [("flowmatch-mnist", m, s, {}) for m in ("euler", "heun") for s in (100, 50, 20, 10)]
     rows = []
-    for name, sampler, n_steps in plans:
+    for name, sampler, n_steps, extra in [p for p in plans if p[1] in args.samplers]:
         model, info = shipped(name)
         if model is None:
             continue
         start = time.perf_counter()
-        x = model.sample(
-            args.n, sampler=sampler, steps=n_steps, generator=torch.Generator().manual_seed(SEED)
-        )
+        x = model.sample(args.n, sampler=sampler, steps=n_steps,
+                         generator=torch.Generator().manual_seed(SEED), **extra)  # fmt: skip
         found = {"fid": scorer.measure(x)["fid"]}
+        took = round(time.perf_counter() - start, 1)
         rows += rows_of(f"{name} (shipped)", found, info["metrics"]["train_seconds"],
                         sampler=sampler, steps=n_steps or model.config.timesteps, samples=args.n,
-                        sampling_seconds=round(time.perf_counter() - start, 1))  # fmt: skip
+                        sampling_seconds=took, **extra)  # fmt: skip
     return rows
 
 
@@ -175,25 +194,30 @@ def judge(rows: list[dict]) -> list[dict]:
         met = {"<=": best["value"] <= target, "<": best["value"] < target,
                ">=": best["value"] >= target}[op]  # fmt: skip
         out.append(verdict(best, f"{metric} {op} {target:g}", met))
-    for model, sampler, few, many in [("flowmatch-mnist (shipped)", "heun", 10, 100),
-                                      ("ddpm-mnist (shipped)", "ddim", 50, None)]:  # fmt: skip
+    few_steps = [("flowmatch-mnist (shipped)", "heun", None, 10, 100),
+                 ("ddpm-mnist (shipped)", "ddim", 0.0, 50, None),
+                 ("ddpm-mnist (shipped)", "ddim", 1.0, 50, None)]  # fmt: skip
+    for model, sampler, eta, few, many in few_steps:
         fid = {r.get("steps"): r for r in measured if r["model"] == model and r["metric"] == "fid"
-               and r.get("sampler") in (sampler, "ancestral")}  # fmt: skip
+               and (r.get("sampler") == "ancestral"
+                    or (r.get("sampler") == sampler and r.get("eta") == eta))}  # fmt: skip
         reference = max(fid) if many is None and fid else many
         if few in fid and reference in fid:
             limit = 1.2 * fid[reference]["value"]
-            goal = (
-                f"fid with {sampler} at {few} steps <= 1.2 x the {reference}-step fid ({limit:.4g})"
-            )
+            how = sampler if eta is None else f"{sampler} (eta {eta:g})"
+            goal = f"fid with {how} at {few} steps <= 1.2 x the {reference}-step fid ({limit:.4g})"
             out.append(verdict(fid[few], goal, fid[few]["value"] <= limit))
     return out
 
 
-def kept(parts: list[str]) -> list[dict]:
-    """The rows of the parts not rerun now, from the last recorded run."""
+def kept(parts: list[str], samplers: list[str]) -> list[dict]:
+    """The rows not rerun now, from the last recorded run: those of the other parts, and
+    the steps part's rows of the other samplers."""
     path = RESULTS / "diffusion.json"
     rows = json.loads(path.read_text()) if path.exists() else []
-    return [r for r in rows if not r["metric"].startswith("goal") and r.get("part") not in parts]
+    rerun = [r for r in rows if r.get("part") in parts
+             and (r["part"] != "steps" or r.get("sampler") in samplers)]  # fmt: skip
+    return [r for r in rows if not r["metric"].startswith("goal") and r not in rerun]
 
 
 def main() -> None:
@@ -204,6 +228,8 @@ def main() -> None:
     parser.add_argument(
         "--weights", type=float, nargs="+", default=[0, 1, 2, 3, 5], help="guidance"
     )
+    parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS),
+                        help="steps: rerun these samplers' rows, keep the others'")  # fmt: skip
     parser.add_argument("--judge-only", action="store_true")
     args = parser.parse_args()
     if args.judge_only:
@@ -211,7 +237,7 @@ def main() -> None:
         return
     setup(threads=2, seed=SEED)
     scorer = Judge(args.n)
-    rows = kept(args.parts)
+    rows = kept(args.parts, args.samplers)
     for part in args.parts:
         rows += [{**r, "part": part} for r in globals()[part](args, scorer)]
     write("diffusion", rows + judge(rows))
