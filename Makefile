@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
+# Where pip takes torch from: PyPI unless told. PyPI's Linux wheel is the multi-GB CUDA
+# build; the book needs only the CPU one, so on a Linux laptop say
+# `make book TORCH_INDEX=https://download.pytorch.org/whl/cpu`.
+TORCH_INDEX ?=
 VENDOR := book/_static/vendor
 BOOK_FLAGS := --warningiserror --keep-going
 # Notebook kernels must draw inline: a MPLBACKEND=Agg from the shell would silently drop
@@ -50,7 +54,7 @@ $(VENV)/.installed: pyproject.toml
 	@echo "==> setting up $(VENV) (pinned CPU $(TORCH), then genedu with its extras)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet $(TORCH) $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install --quiet -e ".[book,test,lab]"
 	touch $@
 

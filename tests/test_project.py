@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -78,6 +79,21 @@ def test_binder_and_makefile_pin_the_same_torch():
     makefile = (ROOT / "Makefile").read_text()
     pin = re.search(r"^TORCH := torch==(\S+)", makefile, re.M).group(1)
     assert str(_pip_requirements()["torch"].specifier) == f"=={pin}"
+
+
+def test_the_makefile_takes_torch_from_the_index_it_is_given():
+    """PyPI by default; `make ... TORCH_INDEX=URL` installs the pinned torch from URL
+    (PyTorch's CPU index, on a Linux laptop, instead of PyPI's CUDA build)."""
+
+    def install_line(*overrides):
+        out = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), ".venv/.installed", *overrides],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        return next(line for line in out.splitlines() if "pip install --quiet torch==" in line)
+
+    assert "--index-url" not in install_line()
+    assert install_line("TORCH_INDEX=https://example.org/cpu").endswith(
+        "--index-url https://example.org/cpu"
+    )
 
 
 def test_no_machine_paths_in_the_project():
