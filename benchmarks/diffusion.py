@@ -215,9 +215,11 @@ def kept(parts: list[str], samplers: list[str]) -> list[dict]:
     the steps part's rows of the other samplers."""
     path = RESULTS / "diffusion.json"
     rows = json.loads(path.read_text()) if path.exists() else []
-    rerun = [r for r in rows if r.get("part") in parts
-             and (r["part"] != "steps" or r.get("sampler") in samplers)]  # fmt: skip
-    return [r for r in rows if not r["metric"].startswith("goal") and r not in rerun]
+
+    def rerun(r: dict) -> bool:
+        return r.get("part") in parts and (r["part"] != "steps" or r.get("sampler") in samplers)
+
+    return [r for r in rows if not r["metric"].startswith("goal") and not rerun(r)]
 
 
 def main() -> None:
